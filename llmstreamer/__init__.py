@@ -1,0 +1,136 @@
+"""llmstreamer: stream chat completions from many LLM providers through one callback interface.
+
+Example::
+
+    import llmstreamer
+    from llmstreamer import Message, StreamCallbacks
+
+    s = llmstreamer.streamer("openai:gpt-4o-mini")
+    h = s.stream_chat([Message.user("Hello")], StreamCallbacks(on_content=print))
+    h.wait()
+
+Provider classes, the streamer base and the registry are imported on first use, so
+``import llmstreamer`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import providers
+from .callbacks import StreamCallbacks, StreamHandler
+from .conversation import Conversation
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CallbackError,
+    ConfigurationError,
+    IncompleteStreamError,
+    LLMStreamError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTooLargeError,
+    ServerError,
+    StreamCancelled,
+    StreamError,
+    ToolError,
+)
+from .models import (
+    Event,
+    ImagePart,
+    Message,
+    Model,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
+from .retry import RetryPolicy, Timeout
+
+if TYPE_CHECKING:
+    from .base import HTTPStreamer, Streamer, StreamHandle
+    from .providers.anthropic import AnthropicStreamer
+    from .providers.openai import OpenAIStreamer
+    from .registry import ProviderInfo, streamer
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# public name -> module that defines it, imported on first access
+_LAZY = {
+    "Streamer": "llmstreamer.base",
+    "HTTPStreamer": "llmstreamer.base",
+    "StreamHandle": "llmstreamer.base",
+    "streamer": "llmstreamer.registry",
+    "ProviderInfo": "llmstreamer.registry",
+    "OpenAIStreamer": "llmstreamer.providers.openai",
+    "AnthropicStreamer": "llmstreamer.providers.anthropic",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AnthropicStreamer",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallbackError",
+    "ConfigurationError",
+    "Conversation",
+    "Event",
+    "HTTPStreamer",
+    "ImagePart",
+    "IncompleteStreamError",
+    "LLMStreamError",
+    "Message",
+    "Model",
+    "NotFoundError",
+    "OpenAIStreamer",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "ProviderInfo",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "Response",
+    "RetryPolicy",
+    "ServerError",
+    "StreamCallbacks",
+    "StreamCancelled",
+    "StreamError",
+    "StreamHandle",
+    "StreamHandler",
+    "Streamer",
+    "TextPart",
+    "ThinkingPart",
+    "Timeout",
+    "ToolCall",
+    "ToolError",
+    "ToolResult",
+    "Usage",
+    "__version__",
+    "providers",
+    "streamer",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmstreamer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

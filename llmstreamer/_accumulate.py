@@ -1,0 +1,255 @@
+"""Folds a stream's normalized events into the final `Response`. No I/O, no threads, no callbacks.
+
+Provider modules emit these event types (``Event.type``):
+
+=====================  =====================================================================
+``content``            ``text``: a fragment of the answer
+``thinking``           ``text``: a fragment of visible reasoning
+``signature``          ``text``: the signature of the thinking block just streamed
+``redacted_thinking``  ``data``: opaque redacted reasoning, kept verbatim
+``block_end``          the current text or thinking block is complete
+``tool_call_delta``    ``data``: ``(key, id, name, arguments_fragment)``; fragments of one call
+                       share a key (its index); id and name are taken from the first fragment
+                       that has them
+``tool_call``          ``data``: a whole `ToolCall` (providers that send calls whole)
+``usage``              ``data``: the `Usage` of this round so far (the latest wins)
+``stop``               ``text``: the normalized finish reason
+``meta``               ``data``: a dict with any of ``model``, ``request_id``
+``done``               the provider's terminal event arrived: the round is complete
+=====================  =====================================================================
+
+Impossible orders raise `StreamError` naming the event.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+import attrs
+
+from .errors import StreamError
+from .models import Event, Message, Part, Response, TextPart, ThinkingPart, ToolCall, Usage
+
+__all__ = ["Accumulator", "parse_arguments"]
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Decode a tool call's JSON arguments: (arguments, None), or ({}, why) when they are unusable."""
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return {}, f"the arguments are not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return {}, f"the arguments must be a JSON object, got {type(value).__name__}"
+    return value, None
+
+
+@attrs.define
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    fragments: list[str] = attrs.Factory(list)
+
+    def finish(self, fallback_id: str) -> ToolCall:
+        raw = "".join(self.fragments)
+        arguments, error = parse_arguments(raw)
+        return ToolCall(self.id or fallback_id, self.name, arguments, raw, error)
+
+
+class Accumulator:
+    """Builds the `Response` of a turn from normalized events, round by round.
+
+    ``handle(event)`` folds one event; ``end_round()`` closes a round and returns its
+    assistant `Message`; ``response(...)`` builds the `Response` of everything so far (also
+    mid-stream, for an error's ``partial``).
+    """
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.request_id: str | None = None
+        self.messages: list[Message] = []
+        self.round_usage: list[Usage] = []
+        self.first_token_at: float | None = None
+        self._calls_made = 0
+        self._start_round()
+        self._handlers: dict[str, Callable[[Event], None]] = {
+            "content": self._content,
+            "thinking": self._thinking,
+            "signature": self._signature,
+            "redacted_thinking": self._redacted,
+            "block_end": self._block_end,
+            "tool_call_delta": self._tool_delta,
+            "tool_call": self._tool_call,
+            "usage": self._usage,
+            "stop": self._stop,
+            "meta": self._meta,
+            "done": self._done,
+        }
+
+    def _start_round(self) -> None:
+        self._parts: list[Part | _PendingCall] = []
+        self._run: list[str] = []
+        self._run_kind: type | None = None
+        self._pending: dict[Any, _PendingCall] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.done = False
+
+    def restart_round(self) -> None:
+        """Forget the current round (a retry starts it again from nothing)."""
+        self._start_round()
+
+    # --- folding --------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Fold one event into the current round."""
+        try:
+            handler = self._handlers[event.type]
+        except KeyError:
+            raise StreamError(f"unknown event type {event.type!r}", provider=self.provider) from None
+        handler(event)
+
+    def _flush(self) -> None:
+        if self._run_kind is TextPart:
+            self._parts.append(TextPart("".join(self._run)))
+        elif self._run_kind is ThinkingPart:
+            self._parts.append(ThinkingPart("".join(self._run)))
+        self._run = []
+        self._run_kind = None
+
+    def _content(self, event: Event) -> None:
+        if self._run_kind is not TextPart:
+            self._flush()
+            self._run_kind = TextPart
+        self._run.append(event.text)
+
+    def _thinking(self, event: Event) -> None:
+        if self._run_kind is not ThinkingPart:
+            self._flush()
+            self._run_kind = ThinkingPart
+        self._run.append(event.text)
+
+    def _signature(self, event: Event) -> None:
+        if self._run_kind is ThinkingPart:
+            self._flush()
+        last = self._parts[-1] if self._parts else None
+        if isinstance(last, ThinkingPart):
+            self._parts[-1] = attrs.evolve(last, signature=(last.signature or "") + event.text)
+        else:  # a signature with no visible thinking (Gemini can sign an empty part)
+            self._parts.append(ThinkingPart("", signature=event.text))
+
+    def _redacted(self, event: Event) -> None:
+        self._flush()
+        self._parts.append(ThinkingPart("", data=event.data))
+
+    def _block_end(self, event: Event) -> None:
+        self._flush()
+
+    def _tool_delta(self, event: Event) -> None:
+        key, call_id, name, fragment = event.data
+        call = self._pending.get(key)
+        if call is None:
+            self._flush()
+            call = self._pending[key] = _PendingCall()
+            self._parts.append(call)
+        if call_id and not call.id:
+            call.id = call_id
+        if name and not call.name:
+            call.name = name
+        if fragment:
+            call.fragments.append(fragment)
+
+    def _tool_call(self, event: Event) -> None:
+        if not isinstance(event.data, ToolCall):
+            raise StreamError("a tool_call event must carry a ToolCall", provider=self.provider)
+        self._flush()
+        self._parts.append(event.data)
+
+    def _usage(self, event: Event) -> None:
+        self.usage = event.data
+
+    def _stop(self, event: Event) -> None:
+        self.finish_reason = event.text
+
+    def _meta(self, event: Event) -> None:
+        data = event.data
+        self.model = data.get("model") or self.model
+        self.request_id = data.get("request_id") or self.request_id
+
+    def _done(self, event: Event) -> None:
+        self.done = True
+
+    # --- results --------------------------------------------------------------------------
+
+    def _round_parts(self) -> list[Part]:
+        self._flush()
+        parts: list[Part] = []
+        for part in self._parts:
+            if isinstance(part, _PendingCall):
+                if not part.name:
+                    raise StreamError("a tool call arrived without a name", provider=self.provider)
+                self._calls_made += 1
+                part = part.finish(f"call_{self._calls_made}")
+            parts.append(part)
+        self._parts = list(parts)
+        self._pending = {}
+        return parts
+
+    def round_message(self) -> Message:
+        """The assistant message of the current round (pending tool calls completed)."""
+        return Message("assistant", self._round_parts())
+
+    def end_round(self) -> Message:
+        """Close the current round: record its message and usage, start a fresh round.
+
+        Read ``finish_reason`` before calling this: the fresh round starts without one.
+        """
+        message = self.round_message()
+        self.messages.append(message)
+        if self.usage is not None:
+            self.round_usage.append(self.usage)
+        self._start_round()
+        return message
+
+    def add_message(self, message: Message) -> None:
+        """Record a message the turn added that did not come from the stream (tool results)."""
+        self.messages.append(message)
+
+    def total_usage(self) -> Usage | None:
+        """Usage summed over the closed rounds and the current one."""
+        rounds = self.round_usage + ([self.usage] if self.usage is not None else [])
+        if not rounds:
+            return None
+        total = rounds[0]
+        for usage in rounds[1:]:
+            total = total + usage
+        return total
+
+    def response(self, *, finish_reason: str, duration: float) -> Response:
+        """The `Response` of everything so far, the current round included."""
+        messages = list(self.messages)
+        if self._parts or self._run:
+            try:
+                messages.append(self.round_message())
+            except StreamError:
+                messages.append(Message("assistant", [p for p in self._parts if not isinstance(p, _PendingCall)]))
+        assistant = [m for m in messages if m.role == "assistant"]
+        return Response(
+            text="".join(m.text for m in assistant),
+            thinking="".join(m.thinking for m in assistant),
+            tool_calls=tuple(c for m in assistant for c in m.tool_calls),
+            finish_reason=finish_reason,
+            usage=self.total_usage(),
+            model=self.model,
+            provider=self.provider,
+            request_id=self.request_id,
+            time_to_first_token=self.first_token_at,
+            duration=duration,
+            message=assistant[-1] if assistant else Message("assistant"),
+            messages=tuple(messages),
+            round_usage=tuple(self.round_usage + ([self.usage] if self.usage is not None else [])),
+        )

@@ -1,0 +1,175 @@
+"""The engine of one ``stream_chat`` call: rounds, retries, accumulation, timing, and dispatch.
+
+`Run.events` is a generator of public `Event`\\ s ending with ``finish``; `Streamer.stream`
+hands it to the caller, `Streamer.chat` drains it, and `dispatch` drives it on a worker thread
+and turns each event into a callback. Closing the generator (a ``break``, a raising callback,
+``cancel()``) closes the connection, so no further tokens are paid for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+
+from ._accumulate import Accumulator
+from ._cancel import CancelToken
+from .errors import CallbackError, IncompleteStreamError, LLMStreamError, StreamCancelled, StreamError
+from .models import Event, Message, Response
+
+if TYPE_CHECKING:
+    from ._options import Options
+    from .base import Streamer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Run", "dispatch"]
+
+_TEXT_TYPES = frozenset({"content", "thinking"})
+
+
+class Run:
+    """One stream: the streamer, the request, the cancel token and the accumulated answer."""
+
+    def __init__(self, streamer: Streamer, messages: tuple[Message, ...], options: Options) -> None:
+        self.streamer = streamer
+        self.messages = messages
+        self.options = options
+        self.token = CancelToken()
+        self.acc = Accumulator(streamer.provider, streamer.model)
+        self.started = time.monotonic()
+        self.delivered = False
+
+    def partial(self, error: LLMStreamError) -> Response:
+        """The response built from what arrived before ``error``."""
+        reason = "cancelled" if isinstance(error, StreamCancelled) else "error"
+        return self.acc.response(finish_reason=reason, duration=time.monotonic() - self.started)
+
+    def events(self) -> Generator[Event, None, None]:
+        """The public events of the stream, ending with ``finish``; errors carry ``.partial``."""
+        provider = self.streamer.provider
+        token = self.token
+        token.start_deadline(self.streamer.timeout.total, f"llmstreamer-{provider}")
+        try:
+            yield from self._round(list(self.messages))
+            finish = self.acc.finish_reason or "stop"
+            self.acc.end_round()
+            response = self.acc.response(finish_reason=finish, duration=time.monotonic() - self.started)
+            yield Event("finish", data=response)
+        except LLMStreamError as err:
+            self._complete(err, provider)
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError) as exc:
+            wrapped = StreamError(f"malformed stream ({type(exc).__name__}: {exc})", provider=provider)
+            self._complete(wrapped, provider)
+            raise wrapped from exc
+        finally:
+            token.stop_deadline()
+
+    def _complete(self, err: LLMStreamError, provider: str) -> None:
+        if err.provider is None:
+            err.provider = provider
+        if err.partial is None:
+            err.partial = self.partial(err)
+
+    def _round(self, history: list[Message]) -> Iterator[Event]:
+        streamer, acc, token = self.streamer, self.acc, self.token
+        policy = streamer.retry
+        attempt = 0
+        while True:
+            try:
+                for event in streamer._round(tuple(history), self.options, token):
+                    acc.handle(event)
+                    if event.type in _TEXT_TYPES:
+                        if not self.delivered:
+                            self.delivered = True
+                            acc.first_token_at = time.monotonic() - self.started
+                        yield event
+                if token.reason is not None:
+                    raise token.error(streamer.provider)
+                if not acc.done:
+                    raise IncompleteStreamError(
+                        f"the stream ended before {streamer.terminal}: the answer is incomplete",
+                        provider=streamer.provider,
+                    )
+                break
+            except LLMStreamError as err:
+                if self.delivered or token.reason is not None or not policy.should_retry(err, attempt):
+                    raise
+                delay = policy.delay(attempt, err)
+                attempt += 1
+                log.debug("%s: retry %d in %.2f s after %s", streamer.provider, attempt, delay, type(err).__name__)
+                yield Event("retry", data=(err, attempt, delay))
+                if token.wait(delay):
+                    raise token.error(streamer.provider) from None
+                acc.restart_round()
+        self.delivered = True
+        for call in acc.round_message().tool_calls:
+            yield Event("tool_call", data=call)
+        usage = acc.total_usage()
+        if usage is not None:
+            yield Event("usage", data=usage)
+
+
+def dispatch(run: Run, callbacks: dict[str, Callable[..., Any]]) -> Response | LLMStreamError:
+    """Drive ``run`` and fire ``callbacks``; return the response or the error, after the terminal callback.
+
+    Exactly one of ``on_finish`` / ``on_error`` fires, last. A callback that raises stops the
+    stream (the connection is closed) and ends in ``on_error(CallbackError)``; an ``on_error``
+    or ``on_finish`` that raises is logged, never propagated.
+    """
+    on_content = callbacks.get("on_content")
+    on_thinking = callbacks.get("on_thinking")
+    others = {
+        "tool_call": callbacks.get("on_tool_call"),
+        "tool_result": callbacks.get("on_tool_result"),
+        "usage": callbacks.get("on_usage"),
+    }
+    on_retry = callbacks.get("on_retry")
+    events = run.events()
+    outcome: Response | LLMStreamError | None = None
+    try:
+        for event in events:
+            kind = event.type
+            try:
+                if kind == "content":
+                    if on_content is not None:
+                        on_content(event.text)
+                elif kind == "thinking":
+                    if on_thinking is not None:
+                        on_thinking(event.text)
+                elif kind == "finish":
+                    outcome = event.data
+                elif kind == "retry":
+                    if on_retry is not None:
+                        on_retry(*event.data)
+                else:
+                    fn = others.get(kind)
+                    if fn is not None:
+                        fn(event.data)
+            except Exception as exc:
+                run.token.cancel()
+                events.close()
+                error = CallbackError(f"on_{kind} raised {type(exc).__name__}: {exc}", provider=run.streamer.provider)
+                error.__cause__ = exc
+                error.partial = run.acc.response(finish_reason="error", duration=time.monotonic() - run.started)
+                outcome = error
+                break
+    except LLMStreamError as err:
+        outcome = err
+    if outcome is None:  # the generator ended without finish: only possible after close()
+        outcome = run.token.error(run.streamer.provider)
+    if isinstance(outcome, LLMStreamError):
+        _safe(callbacks.get("on_error"), outcome, "on_error")
+    else:
+        _safe(callbacks.get("on_finish"), outcome, "on_finish")
+    return outcome
+
+
+def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
+    if fn is None:
+        return
+    try:
+        fn(value)
+    except Exception:
+        log.exception("llmstreamer: %s raised; the exception was dropped", name)

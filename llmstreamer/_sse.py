@@ -1,0 +1,190 @@
+"""Incremental stream framing: a WHATWG server-sent-events parser and an NDJSON line splitter.
+
+Both take bytes as they arrive (any split, one byte at a time included) and return complete
+items as ``(event_type, data, last_event_id)`` tuples. Bytes are split into lines first and
+decoded as UTF-8 afterwards, so a character split across reads is never broken, and an invalid
+byte becomes U+FFFD instead of killing the stream. Time is linear in the input: an incomplete
+line is kept as a list of pieces and joined once.
+"""
+
+from __future__ import annotations
+
+from .errors import StreamError
+
+__all__ = ["NDJSONParser", "SSEParser"]
+
+Item = tuple[str, str, str]  # (event_type, data, last_event_id)
+
+
+class SSEParser:
+    """The event-stream parser of the HTML Living Standard (§9.2.5-9.2.6), fed incrementally.
+
+    Lines end at CRLF, LF or a lone CR (a CR at the end of a read ends the line at once and a
+    following LF is swallowed); one leading BOM is stripped; comments are ignored; ``data``
+    lines are joined with LF; an event with no ``data`` is not dispatched; the last event id
+    persists; an unterminated event at EOF is discarded.
+
+    Args:
+        max_event_bytes: Raise `StreamError` when one event grows past this many bytes, instead
+            of holding an unbounded amount of memory. None (the default) sets no limit.
+    """
+
+    __slots__ = ("_data", "_event", "_max", "_skip_lf", "_started", "_tail", "_tail_len", "last_id", "retry")
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._tail: list[bytes] = []
+        self._tail_len = 0
+        self._skip_lf = False
+        self._data: str | list[str] | None = None
+        self._event = ""
+        self._started = False
+        self._max = max_event_bytes
+        self.last_id = ""
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[Item]:
+        """Take the next bytes of the stream and return the events they complete."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._skip_lf = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._tail.append(chunk)
+                self._tail_len += len(chunk)
+                if self._max is not None and self._tail_len > self._max:
+                    self._too_big()
+            return []
+        if self._tail:
+            self._tail.append(chunk[:end])
+            block = b"".join(self._tail)
+            self._tail = []
+            self._tail_len = 0
+            if self._max is not None and len(block) > self._max and block.find(b"\n") < 0:
+                self._too_big()
+        else:
+            block = chunk[:end]
+        if end + 1 < len(chunk):
+            rest = chunk[end + 1 :]
+            self._tail.append(rest)
+            self._tail_len = len(rest)
+        text = block.decode("utf-8", "replace")
+        if not self._started:
+            self._started = True
+            if text[:1] == "\ufeff":
+                text = text[1:]
+        return self._lines(text.split("\n"))
+
+    def _lines(self, lines: list[str]) -> list[Item]:
+        events: list[Item] = []
+        for line in lines:
+            if not line:
+                data = self._data
+                if data is not None:
+                    text = data if type(data) is str else "\n".join(data)
+                    events.append((self._event or "message", text, self.last_id))
+                    self._data = None
+                self._event = ""
+            elif line[0] == ":":
+                continue
+            elif line.startswith("data:"):
+                self._add_data(line[6:] if line[5:6] == " " else line[5:])
+            else:
+                name, colon, value = line.partition(":")
+                if colon and value[:1] == " ":
+                    value = value[1:]
+                if name == "event":
+                    self._event = value
+                elif name == "data":
+                    self._add_data(value)
+                elif name == "id":
+                    if "\0" not in value:
+                        self.last_id = value
+                elif name == "retry" and value.isascii() and value.isdigit():
+                    self.retry = int(value)
+        return events
+
+    def _add_data(self, value: str) -> None:
+        data = self._data
+        if data is None:
+            self._data = value
+        elif type(data) is list:
+            data.append(value)
+            if self._max is not None and sum(map(len, data)) > self._max:
+                self._too_big()
+        else:
+            self._data = [data, value]  # type: ignore[list-item]
+
+    def _too_big(self) -> None:
+        self._tail = []
+        self._tail_len = 0
+        self._data = None
+        raise StreamError(f"an event exceeded max_event_bytes ({self._max} bytes)")
+
+    def close(self) -> list[Item]:
+        """End of stream: an event without its blank line is discarded, per the standard."""
+        self._tail = []
+        self._tail_len = 0
+        self._data = None
+        self._event = ""
+        return []
+
+
+class NDJSONParser:
+    """Splits a stream of newline-delimited JSON into lines (Ollama's native format).
+
+    LF or CRLF end a line, blank lines are skipped, and a last line without a newline is
+    returned by `close`. Each item is ``("message", line, "")``.
+    """
+
+    __slots__ = ("_max", "_tail", "_tail_len")
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._tail: list[bytes] = []
+        self._tail_len = 0
+        self._max = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[Item]:
+        """Take the next bytes and return the complete lines."""
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._tail.append(chunk)
+                self._tail_len += len(chunk)
+                if self._max is not None and self._tail_len > self._max:
+                    self._tail = []
+                    self._tail_len = 0
+                    raise StreamError(f"a line exceeded max_event_bytes ({self._max} bytes)")
+            return []
+        if self._tail:
+            self._tail.append(chunk[:end])
+            block = b"".join(self._tail)
+            self._tail = []
+        else:
+            block = chunk[:end]
+        rest = chunk[end + 1 :]
+        self._tail_len = len(rest)
+        if rest:
+            self._tail.append(rest)
+        return self._items(block)
+
+    @staticmethod
+    def _items(block: bytes) -> list[Item]:
+        items: list[Item] = []
+        for line in block.decode("utf-8", "replace").split("\n"):
+            if line[-1:] == "\r":
+                line = line[:-1]
+            if line.strip():
+                items.append(("message", line, ""))
+        return items
+
+    def close(self) -> list[Item]:
+        """End of stream: return a last line that had no newline."""
+        block = b"".join(self._tail)
+        self._tail = []
+        self._tail_len = 0
+        return self._items(block) if block else []

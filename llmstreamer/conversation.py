@@ -1,0 +1,134 @@
+"""`Conversation`: a history of messages for one streamer, kept across turns."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from ._options import coerce_messages
+from .callbacks import CALLBACK_NAMES
+from .errors import ConfigurationError, LLMStreamError
+from .models import Message, Response
+
+if TYPE_CHECKING:
+    from .base import Streamer, StreamHandle
+
+__all__ = ["Conversation"]
+
+
+class _TurnCallbacks:
+    """The user's callbacks, with the conversation's bookkeeping run just before the terminal one."""
+
+    def __init__(self, conversation: Conversation, user_message: Message, inner: Any) -> None:
+        self._conversation = conversation
+        self._user_message = user_message
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CALLBACK_NAMES:
+            return getattr(self._inner, name, None)
+        raise AttributeError(name)
+
+    def on_finish(self, response: Response) -> None:
+        self._conversation._turn_done(response.messages)
+        fn = getattr(self._inner, "on_finish", None)
+        if fn is not None:
+            fn(response)
+
+    def on_error(self, error: LLMStreamError) -> None:
+        self._conversation._turn_failed(self._user_message)
+        fn = getattr(self._inner, "on_error", None)
+        if fn is not None:
+            fn(error)
+
+
+class Conversation:
+    """A multi-turn chat with one streamer: each `send` adds the user's message and, when the
+    answer is complete, the assistant's (thinking and tool calls kept).
+
+    A failed or cancelled turn leaves the history as it was before it, so it can be sent again;
+    its partial answer is on the error's ``partial``.
+
+    Example::
+
+        chat = Conversation(llmstreamer.streamer("eliza"))
+        chat.send("I am sad about my mother", StreamCallbacks(on_content=print)).wait()
+        chat.send("She never listens").wait()
+        saved = json.dumps(chat.to_list())
+    """
+
+    def __init__(self, streamer: Streamer, messages: Iterable[Message | Mapping[str, Any]] = ()) -> None:
+        self.streamer = streamer
+        items = list(messages)
+        self._messages: list[Message] = list(coerce_messages(items)) if items else []
+        self._lock = threading.Lock()
+        self._busy = False
+        self._session = streamer._open_session()
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The history so far."""
+        with self._lock:
+            return tuple(self._messages)
+
+    def send(self, text: str | Message, callbacks: Any = None, **options: Any) -> StreamHandle:
+        """Send the next user message and stream the answer; see `Streamer.stream_chat`.
+
+        Raises:
+            ConfigurationError: the previous turn has not finished yet, or bad options.
+        """
+        message = text if isinstance(text, Message) else Message.user(text)
+        with self._lock:
+            if self._busy:
+                raise ConfigurationError("the previous turn has not finished: wait for it before sending")
+            history = (*self._messages, message)
+            run = self.streamer._run(history, options, session=self._session)
+            self._messages.append(message)
+            self._busy = True
+        return self.streamer._start(run, _TurnCallbacks(self, message, callbacks))
+
+    def _turn_done(self, messages: Iterable[Message]) -> None:
+        with self._lock:
+            self._messages.extend(messages)
+            self._busy = False
+
+    def _turn_failed(self, message: Message) -> None:
+        with self._lock:
+            if self._messages and self._messages[-1] is message:
+                self._messages.pop()
+            self._busy = False
+
+    def reset(self) -> None:
+        """Forget the history (and start a fresh provider session)."""
+        with self._lock:
+            self._messages.clear()
+            self._session = self.streamer._open_session()
+
+    def fork(self) -> Conversation:
+        """An independent copy: same streamer, a copy of the history (a forked provider session)."""
+        with self._lock:
+            copy = Conversation(self.streamer)
+            copy._messages = list(self._messages)
+            if self._session is not None:
+                copy._session = self._session.fork()
+            return copy
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The history as JSON-ready dicts."""
+        return [m.to_dict() for m in self.messages]
+
+    @classmethod
+    def from_list(cls, streamer: Streamer, data: Iterable[Mapping[str, Any]]) -> Conversation:
+        """A conversation with the history read back from `to_list` output."""
+        return cls(streamer, [Message.from_dict(d) for d in data])
+
+    def to_json(self) -> str:
+        """The history as a JSON document."""
+        return json.dumps(self.to_list())
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.streamer!r} messages={len(self)}>"

@@ -1,0 +1,17 @@
+"""Test helpers: `FakeLLMServer`, a loopback server speaking every provider's wire format.
+
+Use it to test your own callback code without a network or an API key::
+
+    from llmstreamer import Message, OpenAIStreamer
+    from llmstreamer.testing import FakeLLMServer, Reply
+
+    with FakeLLMServer() as server:
+        server.add(Reply(text="Hello there", usage=None))
+        streamer = OpenAIStreamer(model="gpt-4o-mini", api_key="test", base_url=server.base_url("openai"))
+        assert streamer.chat([Message.user("Hi")]).text == "Hello there"
+"""
+
+from ._reply import Reply, words
+from ._server import FakeLLMServer, RecordedRequest
+
+__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "words"]
