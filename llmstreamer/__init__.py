@@ -59,7 +59,14 @@ from .retry import RetryPolicy, Timeout
 if TYPE_CHECKING:
     from .base import HTTPStreamer, Streamer, StreamHandle
     from .providers.anthropic import AnthropicStreamer
+    from .providers.compatible import OpenAICompatibleStreamer
+    from .providers.eliza import ElizaStreamer
+    from .providers.gemini import GeminiStreamer
+    from .providers.mistral import MistralStreamer
+    from .providers.modelsocket import ModelSocketClient, ModelSocketStreamer
+    from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
+    from .tools import Tool, Toolbox, tool
     from .registry import ProviderInfo, streamer
 
 __version__ = "0.1.0"
@@ -75,6 +82,16 @@ _LAZY = {
     "ProviderInfo": "llmstreamer.registry",
     "OpenAIStreamer": "llmstreamer.providers.openai",
     "AnthropicStreamer": "llmstreamer.providers.anthropic",
+    "GeminiStreamer": "llmstreamer.providers.gemini",
+    "MistralStreamer": "llmstreamer.providers.mistral",
+    "OllamaStreamer": "llmstreamer.providers.ollama",
+    "OpenAICompatibleStreamer": "llmstreamer.providers.compatible",
+    "ModelSocketStreamer": "llmstreamer.providers.modelsocket",
+    "ModelSocketClient": "llmstreamer.providers.modelsocket",
+    "ElizaStreamer": "llmstreamer.providers.eliza",
+    "Tool": "llmstreamer.tools",
+    "Toolbox": "llmstreamer.tools",
+    "tool": "llmstreamer.tools",
 }
 
 __all__ = [
@@ -87,14 +104,21 @@ __all__ = [
     "CallbackError",
     "ConfigurationError",
     "Conversation",
+    "ElizaStreamer",
     "Event",
+    "GeminiStreamer",
     "HTTPStreamer",
     "ImagePart",
     "IncompleteStreamError",
     "LLMStreamError",
     "Message",
+    "MistralStreamer",
     "Model",
+    "ModelSocketClient",
+    "ModelSocketStreamer",
     "NotFoundError",
+    "OllamaStreamer",
+    "OpenAICompatibleStreamer",
     "OpenAIStreamer",
     "OverloadedError",
     "PermissionDeniedError",
@@ -113,13 +137,16 @@ __all__ = [
     "TextPart",
     "ThinkingPart",
     "Timeout",
+    "Tool",
     "ToolCall",
     "ToolError",
     "ToolResult",
+    "Toolbox",
     "Usage",
     "__version__",
     "providers",
     "streamer",
+    "tool",
 ]
 
 

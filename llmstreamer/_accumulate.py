@@ -14,6 +14,9 @@ Provider modules emit these event types (``Event.type``):
 ``tool_call``          ``data``: a whole `ToolCall` (providers that send calls whole)
 ``usage``              ``data``: the `Usage` of this round so far (the latest wins)
 ``stop``               ``text``: the normalized finish reason
+``tool_result``        ``data``: a `ToolResult` of a call made inside this round (providers
+                       that run tools mid-stream, like ModelSocket): the assistant message so
+                       far is closed and the result is recorded as a tool message
 ``meta``               ``data``: a dict with any of ``model``, ``request_id``
 ``done``               the provider's terminal event arrived: the round is complete
 =====================  =====================================================================
@@ -29,7 +32,7 @@ from typing import Any, Callable
 import attrs
 
 from .errors import StreamError
-from .models import Event, Message, Part, Response, TextPart, ThinkingPart, ToolCall, Usage
+from .models import Event, Message, Part, Response, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 
 __all__ = ["Accumulator", "parse_arguments"]
 
@@ -84,6 +87,7 @@ class Accumulator:
             "block_end": self._block_end,
             "tool_call_delta": self._tool_delta,
             "tool_call": self._tool_call,
+            "tool_result": self._tool_result,
             "usage": self._usage,
             "stop": self._stop,
             "meta": self._meta,
@@ -168,6 +172,20 @@ class Accumulator:
             raise StreamError("a tool_call event must carry a ToolCall", provider=self.provider)
         self._flush()
         self._parts.append(event.data)
+
+    def _tool_result(self, event: Event) -> None:
+        result = event.data
+        if not isinstance(result, ToolResult):
+            raise StreamError("a tool_result event must carry a ToolResult", provider=self.provider)
+        parts = self._round_parts()
+        if parts:
+            self.messages.append(Message("assistant", parts))
+            self._parts = []
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last.role == "tool":
+            self.messages[-1] = Message("tool", (*last.content, result))
+        else:
+            self.messages.append(Message.tool([result]))
 
     def _usage(self, event: Event) -> None:
         self.usage = event.data

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Run", "dispatch"]
 
 _TEXT_TYPES = frozenset({"content", "thinking"})
+# provider events that are also public, passed on as they arrive
+_IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
 
 
 class Run:
@@ -76,14 +78,18 @@ class Run:
         streamer, acc, token = self.streamer, self.acc, self.token
         policy = streamer.retry
         attempt = 0
+        emitted: set[int] = set()  # tool calls already passed on (whole calls, as they came)
         while True:
             try:
                 for event in streamer._round(tuple(history), self.options, token):
                     acc.handle(event)
-                    if event.type in _TEXT_TYPES:
+                    if event.type in _IMMEDIATE:
                         if not self.delivered:
                             self.delivered = True
+                        if acc.first_token_at is None and event.type in _TEXT_TYPES:
                             acc.first_token_at = time.monotonic() - self.started
+                        if event.type == "tool_call":
+                            emitted.add(id(event.data))
                         yield event
                 if token.reason is not None:
                     raise token.error(streamer.provider)
@@ -105,7 +111,8 @@ class Run:
                 acc.restart_round()
         self.delivered = True
         for call in acc.round_message().tool_calls:
-            yield Event("tool_call", data=call)
+            if id(call) not in emitted:
+                yield Event("tool_call", data=call)
         usage = acc.total_usage()
         if usage is not None:
             yield Event("usage", data=usage)

@@ -27,6 +27,12 @@ ENTRY_POINT_GROUP = "llmstreamer.providers"
 BUILTIN: dict[str, str] = {
     "openai": "llmstreamer.providers.openai:OpenAIStreamer",
     "anthropic": "llmstreamer.providers.anthropic:AnthropicStreamer",
+    "gemini": "llmstreamer.providers.gemini:GeminiStreamer",
+    "mistral": "llmstreamer.providers.mistral:MistralStreamer",
+    "ollama": "llmstreamer.providers.ollama:OllamaStreamer",
+    "openai-compatible": "llmstreamer.providers.compatible:OpenAICompatibleStreamer",
+    "modelsocket": "llmstreamer.providers.modelsocket:ModelSocketStreamer",
+    "eliza": "llmstreamer.providers.eliza:ElizaStreamer",
 }
 
 # name -> (provider name, constructor defaults): presets of another provider.

@@ -26,6 +26,9 @@ __all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render"]
 FLAVORS = {
     "openai": "_wire_openai",
     "anthropic": "_wire_anthropic",
+    "gemini": "_wire_gemini",
+    "mistral": "_wire_mistral",
+    "ollama": "_wire_ollama",
 }
 
 _request_ids = itertools.count(1)
@@ -36,7 +39,13 @@ def _module(flavor: str) -> ModuleType:
 
 
 def _base_paths() -> dict[str, str]:
-    return {name: _module(name).BASE_PATH for name in FLAVORS}
+    paths = {}
+    for name in FLAVORS:
+        try:
+            paths[name] = _module(name).BASE_PATH
+        except ImportError:  # a flavor still being written
+            continue
+    return paths
 
 
 class _BasePaths(dict):  # type: ignore[type-arg]

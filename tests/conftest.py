@@ -1,0 +1,112 @@
+"""Shared fixtures: no real keys, a fake server per test, a recorder of callbacks, leak checks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from llmstreamer import LLMStreamError, Response
+from llmstreamer.testing import FakeLLMServer
+
+# Variables that could point a test at a real service, or change a default behind its back.
+_ENV = (
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "GOOGLE_API_KEY",
+    "OLLAMA_HOST",
+    "MODELSOCKET_URL",
+    "LLMSTREAMER_MODEL",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every provider key and endpoint variable, so no test can reach a real service."""
+    for name in list(os.environ):
+        if name.endswith("_API_KEY") or name in _ENV:
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    """A fresh fake LLM server on 127.0.0.1."""
+    with FakeLLMServer() as srv:
+        yield srv
+
+
+class Recorder:
+    """Callbacks that record every call as a tuple, and the thread each ran on."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.threads: set[str] = set()
+        self.done = threading.Event()
+        self.response: Response | None = None
+        self.error: LLMStreamError | None = None
+
+    def _note(self, *call: Any) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.calls.append(call)
+
+    def on_content(self, text: str) -> None:
+        self._note("content", text)
+
+    def on_thinking(self, text: str) -> None:
+        self._note("thinking", text)
+
+    def on_tool_call(self, call: Any) -> None:
+        self._note("tool_call", call.name)
+
+    def on_tool_result(self, result: Any) -> None:
+        self._note("tool_result", result.name, result.content)
+
+    def on_usage(self, usage: Any) -> None:
+        self._note("usage", usage.input_tokens, usage.output_tokens)
+
+    def on_retry(self, error: Any, attempt: int, delay: float) -> None:
+        self._note("retry", type(error).__name__, attempt)
+
+    def on_finish(self, response: Response) -> None:
+        self.response = response
+        self._note("finish", response.text)
+        self.done.set()
+
+    def on_error(self, error: LLMStreamError) -> None:
+        self.error = error
+        self._note("error", type(error).__name__)
+        self.done.set()
+
+    def kinds(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """A fresh `Recorder`."""
+    return Recorder()
+
+
+def llm_threads() -> list[threading.Thread]:
+    """Worker and deadline threads of llmstreamer that are still alive."""
+    return [t for t in threading.enumerate() if t.name.startswith("llmstreamer-")]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` expires (bounded, for leak checks)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """Every test must leave no llmstreamer thread behind."""
+    yield
+    assert wait_until(lambda: not llm_threads()), f"threads left behind: {llm_threads()}"
