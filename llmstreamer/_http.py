@@ -162,7 +162,18 @@ class Transport:
         self._adapter = _Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection now.
+
+        ``HTTPAdapter.close`` only forgets the pools (urllib3 2 closes their connections when
+        the pool is garbage-collected, which a lingering traceback can delay), so each pool is
+        closed explicitly first.
+        """
+        managers = [self._adapter.poolmanager, *self._adapter.proxy_manager.values()]
+        for manager in managers:
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
         self._adapter.close()
 
     def redact(self, text: str) -> str:

@@ -109,13 +109,11 @@ def make_options(provider: str, supported: Iterable[str], options: Mapping[str, 
     values = {}
     for name, value in options.items():
         if name not in OPTION_NAMES:
-            raise ConfigurationError(
-                f"unknown option {name!r}; options are: {', '.join(sorted(OPTION_NAMES))}", provider=provider
-            )
+            raise ConfigurationError(f"unknown option {name!r}; options are: {', '.join(sorted(OPTION_NAMES))}")
         if value is None:
             continue
         if name not in allowed:
-            raise ConfigurationError(f"{provider} does not support the option {name!r}", provider=provider)
+            raise ConfigurationError(f"{provider} does not support the option {name!r}")
         values[name] = _check(name, value)
     return Options(**values)
 

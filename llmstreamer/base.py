@@ -154,14 +154,12 @@ class Streamer:
     ) -> None:
         self.model = model or self.default_model or ""
         if not self.model:
-            raise ConfigurationError(f"{self.provider} needs a model: pass model=...", provider=self.provider)
+            raise ConfigurationError(f"{self.provider} needs a model: pass model=...")
         if api_key is None:
             api_key = next((os.environ[v] for v in self.api_key_env if os.environ.get(v)), None)
         if self.requires_key and not api_key:
             names = " or ".join(self.api_key_env) or "an API key"
-            raise ConfigurationError(
-                f"no API key for {self.provider}: pass api_key=... or set {names}", provider=self.provider
-            )
+            raise ConfigurationError(f"no API key for {self.provider}: pass api_key=... or set {names}")
         self._api_key = _Secret(api_key)
         url = base_url or (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.default_base_url
         self.base_url = (url or "").rstrip("/")
@@ -243,7 +241,7 @@ class Streamer:
 
     def list_models(self) -> list[Model]:
         """The models this provider offers."""
-        raise ConfigurationError(f"{self.provider} cannot list its models", provider=self.provider)
+        raise ConfigurationError(f"{self.provider} cannot list its models")
 
     def close(self) -> None:
         """Release pooled connections. The streamer stays usable; the pool is rebuilt on use."""
@@ -292,11 +290,9 @@ class HTTPStreamer(Streamer):
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         if not self.base_url:
-            raise ConfigurationError(f"{self.provider} needs a base_url", provider=self.provider)
+            raise ConfigurationError(f"{self.provider} needs a base_url")
         if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"base_url must start with http:// or https://, got {self.base_url!r}", provider=self.provider
-            )
+            raise ConfigurationError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         self._transport = Transport(
             provider=self.provider,
             pool_size=self.pool_size,

@@ -61,7 +61,10 @@ class Reply:
         stall_after: Stop writing after this many events and hold the connection open until
             the client goes away (at most ``stall_for`` seconds).
         disconnect_at: Close the connection after this many body bytes.
-        reset: Close with a TCP reset instead of a FIN (with ``disconnect_at`` or a stall).
+        disconnect_after: Close the connection after this many events.
+        reset: Close with a TCP reset instead of a FIN (with a disconnect or a stall).
+        silent: Read the request, then send nothing at all (not even headers) until the client
+            goes away (at most ``stall_for`` seconds).
     """
 
     text: tuple[str, ...] = attrs.field(default=(), converter=_chunks)
@@ -88,7 +91,9 @@ class Reply:
     stall_after: int | None = None
     stall_for: float = 30.0
     disconnect_at: int | None = None
+    disconnect_after: int | None = None
     reset: bool = False
+    silent: bool = False
 
     @usage.default
     def _usage(self) -> Usage:

@@ -140,6 +140,10 @@ def _status_line(status: int) -> str:
 
 def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threading.Event) -> bool:
     """Write one response; return whether the connection may carry another request."""
+    if reply.silent:
+        _stall(sock, reply.stall_for, stopping)
+        _close(sock, reset=reply.reset)
+        return False
     if rendered.body is not None:
         events: Sequence[bytes] = [rendered.body]
     else:
@@ -161,6 +165,8 @@ def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threa
     sock.sendall("".join(head).encode("latin-1") + b"\r\n")
     if reply.stall_after is not None:
         events = events[: reply.stall_after]
+    if reply.disconnect_after is not None:
+        events = events[: reply.disconnect_after]
     sent = 0
     limit = reply.disconnect_at
     for number, data in enumerate(_writes(events, reply.writes)):
@@ -176,7 +182,7 @@ def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threa
         _stall(sock, reply.stall_for, stopping)
         _close(sock, reset=reply.reset)
         return False
-    if limit is not None or transfer == "close":
+    if limit is not None or reply.disconnect_after is not None or transfer == "close":
         _close(sock, reset=reply.reset)
         return False
     if transfer == "chunked":
@@ -245,7 +251,7 @@ class FakeLLMServer:
         self.default: ReplySource = default if default is not None else Reply(text="Hello from the fake server.")
         self.requests: list[RecordedRequest] = []
         self._queue: list[ReplySource] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: wait_for predicates may read open_connections
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._sockets: set[socket.socket] = set()
