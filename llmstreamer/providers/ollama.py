@@ -1,0 +1,289 @@
+"""Ollama's native chat API: ``POST {base_url}/api/chat`` streamed as NDJSON.
+
+Wire: one JSON object per line (``application/x-ndjson``): ``{"model", "created_at",
+"message": {"role", "content", "thinking"?, "tool_calls"?}, "done": false}``, and a last line
+with ``"done": true``, ``done_reason`` (``stop``, ``length``, ``load``, ``unload``) and the
+counts ``prompt_eval_count`` / ``eval_count``. That last line is the terminal event. Tool calls
+arrive whole (``function.name``, ``function.arguments`` as an object, optional ``id``); a call
+without an ``id`` gets one made here. An ``{"error": "..."}`` line inside a 200 stream ends it
+with the error mapped by its message (``not found`` → `NotFoundError`, ...; anything else is a
+`StreamError`); it never waits for a ``done`` that will not come.
+
+Where: ``base_url``, else ``OLLAMA_HOST`` (as Ollama reads it: ``host``, ``host:port`` or a
+URL; without a scheme it is ``http`` and the port defaults to 11434), else
+``http://localhost:11434``. No key is needed; an ``api_key`` (or ``OLLAMA_API_KEY``) is sent as
+``Authorization: Bearer`` for Ollama's cloud.
+
+Options go in ``options`` (``temperature``, ``top_p``, ``top_k``, ``num_predict`` from
+``max_tokens``, ``stop``, ``seed``). ``reasoning`` sets ``think``: ``"none"`` sends false; other
+levels send true, except for ``gpt-oss`` models, which take a level string (``low``,
+``medium``, ``high``; ``minimal`` is sent as ``low`` and ``xhigh`` as ``high``). Anything else
+(``keep_alive``, ``format``, more ``options``) goes through ``extra=``; an ``options`` dict there
+is merged into the one built here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Iterable
+
+from .._accumulate import parse_arguments
+from .._http import Request
+from .._options import Options
+from ..base import HTTPStreamer, loads
+from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
+from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
+
+__all__ = ["OllamaStreamer"]
+
+DEFAULT_PORT = 11434
+
+DONE_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+
+# In-band error text -> the HTTP status it stands for (checked in order, lower case).
+ERROR_HINTS = (
+    ("not found", 404),
+    ("unauthorized", 401),
+    ("forbidden", 403),
+    ("too many requests", 429),
+    ("rate limit", 429),
+    ("server busy", 503),
+)
+
+_LEVELS = {"minimal": "low", "xhigh": "high"}
+_CALL_ID_PREFIX = "ollama_call_"
+_EXCERPT = 500
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+_NOTHING: tuple[Event, ...] = ()
+
+
+def _host_url(value: str) -> str:
+    """Normalize an ``OLLAMA_HOST``-style address into a base URL.
+
+    ``"localhost"`` → ``http://localhost:11434``, ``":8080"`` → ``http://127.0.0.1:8080``,
+    ``"[::1]:9"`` → ``http://[::1]:9``; a value with a scheme is a URL and is kept as it is.
+    """
+    value = value.strip().rstrip("/")
+    if "://" in value:
+        return value
+    hostport, _, path = value.partition("/")
+    host, port = hostport, ""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        host, rest = hostport[: end + 1], hostport[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    elif hostport.count(":") == 1:
+        host, port = hostport.split(":")
+    elif hostport.count(":") > 1:
+        host = f"[{hostport}]"  # a bare IPv6 address
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        port = str(DEFAULT_PORT)
+    return f"http://{host or '127.0.0.1'}:{port}" + (f"/{path}" if path else "")
+
+
+class OllamaStreamer(HTTPStreamer):
+    """Streams from a local (or cloud) Ollama server's native ``/api/chat``.
+
+    Example::
+
+        s = OllamaStreamer(model="llama3.2")
+        print(s.chat([Message.user("Say hi")], temperature=0).text)
+    """
+
+    provider: ClassVar[str] = "ollama"
+    api_key_env: ClassVar[tuple[str, ...]] = ("OLLAMA_API_KEY",)
+    requires_key: ClassVar[bool] = False
+    base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
+    default_base_url: ClassVar[str | None] = f"http://localhost:{DEFAULT_PORT}"
+    default_model: ClassVar[str | None] = "llama3.2"
+    supported_options: ClassVar[frozenset[str]] = frozenset(
+        {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning"}
+    )
+    terminal: ClassVar[str] = 'a line with "done": true'
+    framing: ClassVar[str] = "ndjson"
+
+    def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
+        url = base_url or os.environ.get("OLLAMA_HOST") or None
+        super().__init__(model, base_url=_host_url(url) if url else None, **kwargs)
+
+    def _auth_headers(self) -> dict[str, str]:
+        key = self._api_key.value
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
+        return self._post("/api/chat", self._body(messages, options), self._auth_headers())
+
+    # --- request ------------------------------------------------------------------------------
+
+    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+        wire: list[dict[str, Any]] = []
+        if options.system:
+            wire.append({"role": "system", "content": options.system})
+        for message in messages:
+            wire.extend(_message(message))
+        body: dict[str, Any] = {"model": self.model, "messages": wire, "stream": True}
+        opts: dict[str, Any] = {}
+        if options.temperature is not None:
+            opts["temperature"] = options.temperature
+        if options.top_p is not None:
+            opts["top_p"] = options.top_p
+        if options.top_k is not None:
+            opts["top_k"] = options.top_k
+        if options.max_tokens is not None:
+            opts["num_predict"] = options.max_tokens
+        if options.stop:
+            opts["stop"] = list(options.stop)
+        if options.seed is not None:
+            opts["seed"] = options.seed
+        if opts:
+            body["options"] = opts
+        if options.reasoning is not None:
+            body["think"] = self._think(options.reasoning)
+        for key, value in (options.extra or {}).items():
+            current = body.get(key)
+            body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+        return body
+
+    def _think(self, level: str) -> bool | str:
+        if level == "none":
+            return False
+        family = self.model.rsplit("/", 1)[-1]
+        if family.startswith("gpt-oss"):
+            return _LEVELS.get(level, level)
+        return True
+
+    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        for message in messages:
+            if any(image.url for image in message.images):
+                raise ConfigurationError(
+                    "ollama takes images as bytes only: load the image first (ImagePart.load(path))",
+                    provider=self.provider,
+                )
+            if message.role != "assistant" and any(isinstance(p, ThinkingPart) for p in message.content):
+                raise ConfigurationError("thinking parts belong to assistant messages", provider=self.provider)
+
+    # --- response -----------------------------------------------------------------------------
+
+    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+        state = {"started": False, "calls": 0}
+
+        def decode(name: str, data: str) -> Iterable[Event]:
+            obj = loads(data, self.provider)
+            if type(obj) is not dict:
+                return _NOTHING
+            message = obj.get("message")
+            # the hot path: a line carrying only a content fragment
+            if message and state["started"] and not obj.get("done") and "error" not in obj:
+                content = message.get("content")
+                if content and not message.get("thinking") and not message.get("tool_calls"):
+                    return (Event("content", content),)
+            return self._slow(obj, message, data, state)
+
+        return decode
+
+    def _slow(self, obj: dict[str, Any], message: Any, data: str, state: dict[str, Any]) -> list[Event]:
+        if "error" in obj:
+            raise _inband_error(obj["error"], data, self.provider)
+        events: list[Event] = []
+        if not state["started"]:
+            state["started"] = True
+            if obj.get("model"):
+                events.append(Event("meta", data={"model": obj["model"]}))
+        if isinstance(message, dict):
+            thinking = message.get("thinking")
+            if thinking:
+                events.append(Event("thinking", thinking))
+            content = message.get("content")
+            if content:
+                events.append(Event("content", content))
+            for call in message.get("tool_calls") or ():
+                events.append(Event("tool_call", data=self._tool_call(call)))
+                state["calls"] += 1
+        if obj.get("done"):
+            reason = DONE_REASONS.get(obj.get("done_reason") or "stop", "stop")
+            if reason == "stop" and state["calls"]:
+                reason = "tool_calls"
+            events.append(Event("stop", reason))
+            prompt, output = obj.get("prompt_eval_count") or 0, obj.get("eval_count") or 0
+            events.append(Event("usage", data=Usage(prompt, output)))
+            events.append(Event("done"))
+        return events
+
+    def _tool_call(self, call: Any) -> ToolCall:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise StreamError(f"a tool call arrived without a name: {json.dumps(call)[:120]}", provider=self.provider)
+        args = fn.get("arguments")
+        if isinstance(args, str):  # some models put the JSON text there
+            raw = args
+            arguments, error = parse_arguments(args)
+        elif isinstance(args, dict) or args is None:
+            arguments, error = args or {}, None
+            raw = json.dumps(arguments)
+        else:
+            arguments, error = {}, f"the arguments must be a JSON object, got {type(args).__name__}"
+            raw = json.dumps(args)
+        call_id = call.get("id") or _CALL_ID_PREFIX + uuid.uuid4().hex[:16]
+        return ToolCall(call_id, fn["name"], arguments, raw, error)
+
+    # --- models -------------------------------------------------------------------------------
+
+    def list_models(self) -> list[Model]:
+        """The models pulled on the server, from ``GET {base_url}/api/tags``."""
+        data = self._get_json("/api/tags", self._auth_headers())
+        return [
+            Model(m["name"], self.provider, _epoch(m.get("modified_at")), None)
+            for m in data.get("models") or ()
+            if isinstance(m, dict) and isinstance(m.get("name"), str)
+        ]
+
+
+def _message(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {"role": "tool", "content": r.content, "tool_name": r.name}
+            for r in message.content
+            if isinstance(r, ToolResult)
+        ]
+    out: dict[str, Any] = {"role": message.role, "content": message.text}
+    images = [image.base64 for image in message.images]
+    if images:
+        out["images"] = images
+    if message.role == "assistant":
+        if message.thinking:
+            out["thinking"] = message.thinking
+        calls = message.tool_calls
+        if calls:
+            out["tool_calls"] = [
+                {
+                    **({"id": c.id} if not c.id.startswith(_CALL_ID_PREFIX) else {}),
+                    "type": "function",
+                    "function": {"index": i, "name": c.name, "arguments": dict(c.arguments)},
+                }
+                for i, c in enumerate(calls)
+            ]
+    return [out]
+
+
+def _inband_error(error: Any, line: str, provider: str) -> LLMStreamError:
+    """The error for an ``{"error": ...}`` line, its class chosen by the message."""
+    text = error if isinstance(error, str) else json.dumps(error)
+    lower = text.lower()
+    for hint, status in ERROR_HINTS:
+        if hint in lower:
+            return error_for_status(status)(text, status_code=status, body=line[:_EXCERPT], provider=provider)
+    return StreamError(text or "the server reported an error in the stream", provider=provider)
+
+
+def _epoch(stamp: Any) -> int | None:
+    """Seconds since the epoch of an RFC 3339 time with nanoseconds (as Ollama writes them)."""
+    match = _STAMP.match(stamp) if isinstance(stamp, str) else None
+    if match is None:
+        return None
+    zone = match.group(2) or "+00:00"
+    when = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone))
+    return int(when.timestamp())
