@@ -93,6 +93,11 @@ def _check(name: str, value: Any) -> Any:
         if not callable(value):
             raise ConfigurationError("confirm_tool must be callable: confirm_tool(call) -> bool | (bool, reason)")
         return value
+    if name == "tools":
+        from .tools import Toolbox
+
+        box = Toolbox.of(value)
+        return box if len(box) else None
     if name in ("response_format", "extra"):
         if not isinstance(value, Mapping):
             raise ConfigurationError(f"{name} must be a dict, got {type(value).__name__}")
@@ -115,7 +120,22 @@ def make_options(provider: str, supported: Iterable[str], options: Mapping[str, 
         if name not in allowed:
             raise ConfigurationError(f"{provider} does not support the option {name!r}")
         values[name] = _check(name, value)
+    choice = values.get("tool_choice")
+    if choice is not None:
+        values["tool_choice"] = _tool_choice(choice, values.get("tools"))
     return Options(**values)
+
+
+def _tool_choice(choice: Any, tools: Any) -> str:
+    """Normalize ``tool_choice``: ``auto``, ``none``, ``required``, or the name of a given tool."""
+    name = getattr(choice, "name", choice)
+    if not isinstance(name, str):
+        raise ConfigurationError(f"tool_choice must be 'auto', 'none', 'required' or a tool name, got {choice!r}")
+    if tools is None:
+        raise ConfigurationError("tool_choice needs tools=")
+    if name in ("auto", "none", "required") or name in tools:
+        return name
+    raise ConfigurationError(f"tool_choice names {name!r}, which is not among the tools: {', '.join(tools.names)}")
 
 
 def coerce_messages(messages: Any) -> tuple[Message, ...]:

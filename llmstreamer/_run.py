@@ -53,9 +53,7 @@ class Run:
         token = self.token
         token.start_deadline(self.streamer.timeout.total, f"llmstreamer-{provider}")
         try:
-            yield from self._round(list(self.messages))
-            finish = self.acc.finish_reason or "stop"
-            self.acc.end_round()
+            finish = yield from self._rounds(list(self.messages))
             response = self.acc.response(finish_reason=finish, duration=time.monotonic() - self.started)
             yield Event("finish", data=response)
         except LLMStreamError as err:
@@ -73,6 +71,39 @@ class Run:
             err.provider = provider
         if err.partial is None:
             err.partial = self.partial(err)
+
+    def _rounds(self, history: list[Message]) -> Generator[Event, None, str]:
+        """The tool loop: stream a round; if the model called tools we can run, run them and go on.
+
+        Ends when the model stops asking for tools, when a called tool has no function (the
+        caller runs it: ``finish_reason`` is ``tool_calls``), or after ``max_iterations`` rounds
+        (``max_iterations``). Returns the finish reason.
+        """
+        options, acc = self.options, self.acc
+        toolbox = options.tools
+        for number in range(1, options.max_iterations + 1):
+            yield from self._round(history)
+            finish = acc.finish_reason or "stop"
+            message = acc.end_round()
+            history.append(message)
+            calls = message.tool_calls
+            if not calls or toolbox is None or self.streamer.runs_tools or finish == "max_iterations":
+                return finish
+            if any(toolbox.get(c.name) is not None and toolbox.get(c.name).fn is None for c in calls):
+                return "tool_calls"  # a declaration-only tool: the caller runs the calls
+            if number == options.max_iterations:
+                return "max_iterations"
+            from .tools import execute
+
+            results = []
+            for call in calls:
+                result = execute(call, toolbox, options.confirm_tool)
+                results.append(result)
+                yield Event("tool_result", data=result)
+            reply = Message.tool(results)
+            acc.add_message(reply)
+            history.append(reply)
+        return "max_iterations"  # not reached: the loop returns on its last round
 
     def _round(self, history: list[Message]) -> Iterator[Event]:
         streamer, acc, token = self.streamer, self.acc, self.token

@@ -137,6 +137,8 @@ class Streamer:
     default_model: ClassVar[str | None] = None
     supported_options: ClassVar[frozenset[str]] = frozenset()
     terminal: ClassVar[str] = "its terminal event"
+    # True for providers that run tool calls inside a round themselves (ModelSocket).
+    runs_tools: ClassVar[bool] = False
 
     def __init__(
         self,
