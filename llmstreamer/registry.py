@@ -3,12 +3,14 @@
 A provider is a `Streamer` subclass, found by name: built-in ones are listed here and imported
 only when used; OpenAI-compatible services are presets (a base URL, a key variable and quirks
 on `OpenAICompatibleStreamer`); third-party ones register through the entry-point group
-``llmstreamer.providers`` (``name = "package.module:StreamerClass"``).
+``llmstreamer.providers`` (``name = "package.module:StreamerClass"``). Built-in names and
+presets win over a plug-in of the same name.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -19,7 +21,9 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from .base import Streamer
 
-__all__ = ["ENTRY_POINT_GROUP", "ProviderInfo", "providers", "resolve", "streamer"]
+log = logging.getLogger(__name__)
+
+__all__ = ["ENTRY_POINT_GROUP", "PRESETS", "ProviderInfo", "providers", "resolve", "streamer"]
 
 ENTRY_POINT_GROUP = "llmstreamer.providers"
 
@@ -35,18 +39,57 @@ BUILTIN: dict[str, str] = {
     "eliza": "llmstreamer.providers.eliza:ElizaStreamer",
 }
 
-# name -> (provider name, constructor defaults): presets of another provider.
-PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {}
+
+def _compatible(
+    name: str, base_url: str, key_env: str | None, *, requires_key: bool = True, quirks: tuple[str, ...] = ()
+) -> tuple[str, Mapping[str, Any]]:
+    defaults = {
+        "name": name,
+        "base_url": base_url,
+        "api_key_env": (key_env,) if key_env else (),
+        "requires_key": requires_key,
+        "quirks": quirks,
+    }
+    return "openai-compatible", defaults
+
+
+# name -> (provider name, constructor defaults): presets of another provider. The quirks are
+# documented in llmstreamer.providers.compatible.QUIRKS.
+PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
+    "openrouter": _compatible(
+        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details",)
+    ),
+    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "deepseek": _compatible("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY"),
+    "together": _compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "vllm": _compatible("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False),
+    "lmstudio": _compatible("lmstudio", "http://localhost:1234/v1", None, requires_key=False),
+    "llamacpp": _compatible(
+        "llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
+    ),
+    "pixigpt": _compatible("pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning",)),
+}
 
 
 @attrs.frozen
 class ProviderInfo:
-    """A provider the registry knows: its name, its key variables and whether a key is set."""
+    """A provider the registry knows.
+
+    Attributes:
+        name: The name to use in ``streamer("name:model")``.
+        key_env: The environment variables its API key is read from.
+        configured: True when a key is set in one of them, or when the provider needs none.
+        requires_key: Whether the provider refuses to start without a key.
+        source: ``"builtin"``, ``"preset"`` (an OpenAI-compatible service) or ``"plugin"``.
+        base_url: Where it connects by default, when it has a fixed address.
+    """
 
     name: str
     key_env: tuple[str, ...]
     configured: bool
     requires_key: bool
+    source: str = "builtin"
+    base_url: str | None = None
 
 
 def _load(target: str) -> type[Streamer]:
@@ -55,58 +98,101 @@ def _load(target: str) -> type[Streamer]:
 
 
 def _plugins() -> dict[str, Any]:
+    """The entry points of the ``llmstreamer.providers`` group, by name (Python 3.9 and later)."""
     from importlib.metadata import entry_points
 
     found = entry_points()
+    # 3.10+ selects by group; 3.9 returns a dict of group -> entry points
     group = found.select(group=ENTRY_POINT_GROUP) if hasattr(found, "select") else found.get(ENTRY_POINT_GROUP, ())
-    return {ep.name: ep for ep in group}
+    return {ep.name.lower(): ep for ep in group}
 
 
-def _names() -> list[str]:
-    return sorted({*BUILTIN, *PRESETS, *_plugins()})
+def _names(plugins: Mapping[str, Any] | None = None) -> list[str]:
+    return sorted({*BUILTIN, *PRESETS, *(_plugins() if plugins is None else plugins)})
+
+
+def _load_plugin(name: str, entry_point: Any) -> type[Streamer]:
+    from .base import Streamer
+
+    try:
+        cls = entry_point.load()
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the provider plug-in {name!r} ({entry_point.value}) failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, Streamer)):
+        raise ConfigurationError(f"the provider plug-in {name!r} ({entry_point.value}) is not a Streamer subclass")
+    return cls
 
 
 def resolve(name: str) -> tuple[type[Streamer], dict[str, Any]]:
-    """The streamer class and constructor defaults for a provider name."""
+    """The streamer class and constructor defaults for a provider name.
+
+    Raises:
+        ConfigurationError: the name is unknown (the message lists the known ones), or its
+            plug-in cannot be loaded.
+    """
+    return _resolve(name, None)
+
+
+def _resolve(name: str, plugins: Mapping[str, Any] | None) -> tuple[type[Streamer], dict[str, Any]]:
     if name in PRESETS:
         base, defaults = PRESETS[name]
-        cls, more = resolve(base)
+        cls, more = _resolve(base, plugins)
         return cls, {**more, **defaults}
     if name in BUILTIN:
         return _load(BUILTIN[name]), {}
-    plugin = _plugins().get(name)
+    if plugins is None:
+        plugins = _plugins()
+    plugin = plugins.get(name)
     if plugin is not None:
-        return plugin.load(), {}
-    raise ConfigurationError(f"unknown provider {name!r}; known providers: {', '.join(_names())}")
+        return _load_plugin(name, plugin), {}
+    raise ConfigurationError(f"unknown provider {name!r}; known providers: {', '.join(_names(plugins))}")
 
 
 def streamer(spec: str, **kwargs: Any) -> Streamer:
     """Build a streamer from ``"provider:model"`` (or just ``"provider"`` for its default model).
 
+    Everything after the first colon is the model (``"ollama:llama3:8b"``). Keyword arguments
+    go to the streamer's constructor and win over a preset's defaults; a None value counts as
+    not given.
+
     Example::
 
         s = llmstreamer.streamer("anthropic:claude-sonnet-4-5", timeout=30)
+        s = llmstreamer.streamer("groq:llama-3.3-70b-versatile")              # key from GROQ_API_KEY
+        s = llmstreamer.streamer("openai-compatible:my-model", base_url="http://localhost:9000/v1")
+
+    Raises:
+        ConfigurationError: an unknown provider, a missing key, or a bad argument.
     """
-    if not isinstance(spec, str) or not spec:
+    if not isinstance(spec, str) or not spec.strip():
         raise ConfigurationError(f"a model spec is 'provider:model', got {spec!r}")
     name, _, model = spec.partition(":")
     cls, defaults = resolve(name.strip().lower())
-    options = {**defaults, **kwargs}
-    if model:
-        options["model"] = model
+    options = {**defaults, **{k: v for k, v in kwargs.items() if v is not None}}
+    if model.strip():
+        options["model"] = model.strip()
     return cls(**options)
 
 
 def providers() -> list[ProviderInfo]:
-    """Every provider the registry knows, with whether its API key is configured."""
+    """Every provider the registry knows, sorted by name, with whether its API key is configured.
+
+    A provider whose module or plug-in cannot be imported is left out (and logged).
+    """
+    plugins = _plugins()
     out = []
-    for name in _names():
+    for name in _names(plugins):
         try:
-            cls, defaults = resolve(name)
-        except Exception:  # a broken plug-in must not hide the others
+            cls, defaults = _resolve(name, plugins)
+        except Exception as exc:  # a broken plug-in must not hide the others
+            log.warning("llmstreamer: provider %r is unavailable: %s", name, exc)
             continue
-        env = tuple(defaults.get("api_key_env", ())) or tuple(getattr(cls, "api_key_env", ()))
+        source = "preset" if name in PRESETS else "builtin" if name in BUILTIN else "plugin"
+        env = tuple(defaults.get("api_key_env", ())) if "api_key_env" in defaults else tuple(cls.api_key_env)
+        requires = bool(defaults.get("requires_key", cls.requires_key))
         configured = any(os.environ.get(v) for v in env)
-        requires = bool(getattr(cls, "requires_key", False)) and defaults.get("requires_key") is not False
-        out.append(ProviderInfo(name, env, configured or not requires, requires))
+        base_url = defaults.get("base_url") or cls.default_base_url
+        out.append(ProviderInfo(name, env, configured or not requires, requires, source, base_url))
     return out

@@ -105,7 +105,7 @@ class AnthropicStreamer(HTTPStreamer):
                 return {"type": "image", "source": {"type": "url", "url": part.url}}
             return {"type": "image", "source": {"type": "base64", "media_type": part.mime_type, "data": part.base64}}
         if isinstance(part, ThinkingPart):
-            if part.data is not None:
+            if isinstance(part.data, str):  # Anthropic's own redacted thinking (other data is foreign)
                 return {"type": "redacted_thinking", "data": part.data}
             if not part.signature:
                 return None  # unsigned thinking (from another provider) cannot be sent back

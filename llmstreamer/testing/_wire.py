@@ -29,6 +29,11 @@ FLAVORS = {
     "gemini": "_wire_gemini",
     "mistral": "_wire_mistral",
     "ollama": "_wire_ollama",
+    # OpenAI-compatible presets with quirks; the other presets render as openai
+    "openrouter": "_wire_compat",
+    "deepseek": "_wire_compat",
+    "llamacpp": "_wire_compat",
+    "pixigpt": "_wire_compat",
 }
 
 _request_ids = itertools.count(1)
@@ -42,7 +47,7 @@ def _base_paths() -> dict[str, str]:
     paths = {}
     for name in FLAVORS:
         try:
-            paths[name] = _module(name).BASE_PATH
+            paths[name] = _module(name).BASE_PATH.format(flavor=name)  # one module may serve several
         except ImportError:  # a flavor still being written
             continue
     return paths

@@ -1,0 +1,90 @@
+"""Any server that speaks OpenAI's Chat Completions: vLLM, LM Studio, llama.cpp, OpenRouter, Groq...
+
+A server of your own needs only its base URL (and a key if it wants one)::
+
+    s = OpenAICompatibleStreamer(model="my-model", base_url="http://localhost:9000/v1")
+
+The registry's presets (``llmstreamer.streamer("groq:llama-3.3-70b")``) are this class with a
+name, a base URL, a key variable and quirks (see `QUIRKS`); ``llmstreamer.providers()`` lists
+them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Mapping
+
+from ..errors import ConfigurationError
+from ._chat_completions import ChatCompletionsStreamer
+
+__all__ = ["QUIRKS", "OpenAICompatibleStreamer"]
+
+# quirk name -> what it changes
+QUIRKS: Mapping[str, str] = {
+    "no_done": "a chunk with a finish_reason ends the answer; data: [DONE] may never come (llama.cpp)",
+    "reasoning_details": "delta.reasoning_details are kept on the assistant message and sent back (OpenRouter)",
+    "choice_reasoning": "reasoning_content may sit on the choice instead of the delta (PixiGPT)",
+    "no_stream_options": "do not send stream_options (servers that reject the field)",
+}
+
+
+class OpenAICompatibleStreamer(ChatCompletionsStreamer):
+    """Streams from any OpenAI-compatible Chat Completions server.
+
+    Args:
+        model: The model, as the server names it (required).
+        name: The provider name shown in errors, thread names and ``Response.provider``
+            (a preset's name, e.g. ``"groq"``).
+        api_key_env: Environment variables to read the key from when ``api_key`` is not given.
+        requires_key: Fail with `ConfigurationError` when no key is found.
+        quirks: Names from `QUIRKS` for servers that stray from OpenAI's wire.
+        extra: Fields merged into every request body (a per-call ``extra=`` wins over them),
+            e.g. PixiGPT's ``{"assistant_id": "..."}``.
+        **kwargs: The keywords every streamer takes (``api_key``, ``base_url`` (required here),
+            ``timeout``, ``retry``, ``headers``, ...).
+
+    Example::
+
+        s = llmstreamer.streamer("pixigpt:pixi-1", extra={"assistant_id": "asst_123"})
+        s = OpenAICompatibleStreamer(model="qwen3", base_url="http://gpu-box:8000/v1", name="lab")
+    """
+
+    provider: ClassVar[str] = "openai-compatible"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        name: str | None = None,
+        api_key_env: str | Iterable[str] | None = (),
+        requires_key: bool = False,
+        quirks: Iterable[str] = (),
+        extra: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigurationError(f"name must be a non-empty string, got {name!r}")
+        chosen = frozenset([quirks] if isinstance(quirks, str) else quirks)
+        unknown = sorted(chosen - QUIRKS.keys())
+        if unknown:
+            raise ConfigurationError(f"unknown quirks {unknown}; known quirks: {', '.join(sorted(QUIRKS))}")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise ConfigurationError(f"extra must be a dict, got {type(extra).__name__}")
+        # A preset names itself and brings its own key variables: these class-level facts of
+        # Streamer are set per instance, before the base reads them.
+        if name:
+            self.provider = name  # type: ignore[misc]
+        self.api_key_env = (api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env or ())  # type: ignore[misc]
+        self.requires_key = bool(requires_key)  # type: ignore[misc]
+        if "no_done" in chosen:
+            self.terminal = "a finish_reason or data: [DONE]"  # type: ignore[misc]
+        self._finish_is_terminal = "no_done" in chosen
+        self._reasoning_details = "reasoning_details" in chosen
+        self._choice_reasoning = "choice_reasoning" in chosen
+        self.include_usage = "no_stream_options" not in chosen
+        self.quirks = chosen
+        self._extra = dict(extra or {})
+        super().__init__(model, **kwargs)
+
+    def __repr__(self) -> str:
+        named = f", name={self.provider!r}" if self.provider != type(self).provider else ""
+        return f"{super().__repr__()[:-1]}{named})"

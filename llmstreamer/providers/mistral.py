@@ -1,0 +1,42 @@
+"""Mistral chat completions: ``POST {base_url}/chat/completions``, OpenAI-shaped data-only SSE.
+
+Wire differences from OpenAI (handled by the shared ``_chat_completions`` base):
+
+- tool calls arrive whole in one delta, with an ``id`` but no ``index``; models that stream
+  them in fragments send continuations with ``"name": ""``, which never replace the name;
+- ``usage`` comes on the last chunk (with the ``finish_reason``) without ``stream_options``,
+  a field the API does not take;
+- reasoning models (Magistral) send ``delta.content`` as a list of typed pieces:
+  ``{"type": "thinking", "thinking": [{"type": "text", "text": ...}]}`` go to ``on_thinking``,
+  ``{"type": "text", "text": ...}`` to ``on_content``;
+- finish reasons ``model_length`` (→ ``length``) and ``error``;
+- ``seed`` is sent as ``random_seed``; error bodies are ``{"object": "error", "message",
+  "type", "code"}``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ._chat_completions import ChatCompletionsStreamer
+
+__all__ = ["MistralStreamer"]
+
+
+class MistralStreamer(ChatCompletionsStreamer):
+    """Streams from Mistral's chat completions API (key ``MISTRAL_API_KEY``).
+
+    Example::
+
+        s = MistralStreamer(model="mistral-small-latest")
+        print(s.chat([Message.user("Say hi")], seed=7).text)
+    """
+
+    provider: ClassVar[str] = "mistral"
+    api_key_env: ClassVar[tuple[str, ...]] = ("MISTRAL_API_KEY",)
+    requires_key: ClassVar[bool] = True
+    default_base_url: ClassVar[str | None] = "https://api.mistral.ai/v1"
+    default_model: ClassVar[str | None] = "mistral-small-latest"
+    seed_field: ClassVar[str] = "random_seed"
+    include_usage = False
+    tool_message_name: ClassVar[bool] = True
