@@ -103,6 +103,9 @@ class Conversation:
         """Forget the history (and start a fresh provider session)."""
         with self._lock:
             self._messages.clear()
+            close = getattr(self._session, "close", None)
+            if close is not None:
+                close()  # a stateful provider's server-side sequence is not needed any more
             self._session = self.streamer._open_session()
 
     def fork(self) -> Conversation:

@@ -1,0 +1,302 @@
+"""The ModelSocket connection: one WebSocket, one reader thread, every event routed to its command.
+
+Each request carries a client-made ``cid``; the server echoes it on the events it causes. The
+reader thread parses each frame and puts it on the queue (`Inbox`) of the command registered
+under that ``cid``, never blocking: a consumer that stops reading stalls only itself. Events
+without a ``cid`` are routed by ``seq_id`` (an ``error`` or a ``seq_closed`` concerns every
+pending command of that sequence); ``seq_state`` is recorded; anything else is logged. A frame
+that does not parse fails only the command whose ``cid`` it names; a dropped connection fails
+every pending command once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import re
+import socket
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+import websocket
+
+from .._cancel import CancelToken
+from ..errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
+from ..retry import Timeout
+from ._modelsocket_transport import PROVIDER, boundary, closed_error, dial, event_error, redactor, where
+
+__all__ = ["Connection", "Inbox", "open_connection"]
+
+log = logging.getLogger("llmstreamer.providers.modelsocket")
+
+_CLOSE_WAIT = 1.0  # seconds allowed for the server to answer our close frame
+_CID = re.compile(r'"cid"\s*:\s*"([^"\\]{1,200})"')
+_reader_ids = itertools.count(1)
+
+
+class _Stop:
+    """What the reader queues for a command that will get no more events: why, as an error kind."""
+
+    __slots__ = ("malformed", "message")
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        self.message = message
+        self.malformed = malformed
+
+    def error(self) -> LLMStreamError:
+        """A fresh error for one consumer (each stream gets its own, to carry its own partial)."""
+        cls = StreamError if self.malformed else APIConnectionError
+        return cls(self.message, provider=PROVIDER)
+
+
+_WAKE = object()  # queued by a cancel: the waiting consumer looks at its token
+
+
+class Inbox:
+    """The queue of one pending command: the events of its ``cid``, in wire order."""
+
+    __slots__ = ("_queue", "cid", "seq_id")
+
+    def __init__(self, cid: str, seq_id: str | None) -> None:
+        self.cid = cid
+        self.seq_id = seq_id
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def put(self, item: Any) -> None:
+        self._queue.put(item)
+
+    def wake(self) -> None:
+        """Wake the consumer (a cancel): it finds the reason on its token."""
+        self._queue.put(_WAKE)
+
+
+def open_connection(
+    url: str,
+    api_key: str | None,
+    *,
+    timeout: Timeout,
+    headers: Mapping[str, str] | None = None,
+    verify: bool | str = True,
+) -> Connection:
+    """Dial ``url`` (see `dial`) and start routing its events."""
+    ws = dial(url, api_key, timeout=timeout, headers=headers, verify=verify)
+    return Connection(ws, url, redactor((api_key,) if api_key else ()), timeout)
+
+
+class Connection:
+    """One open ModelSocket WebSocket: send requests, route events, fail pending commands once."""
+
+    def __init__(self, ws: Any, url: str, redact: Callable[[str], str], timeout: Timeout) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.states: dict[str, str] = {}  # seq_id -> last seq_state ("closed" once seq_closed came)
+        self._ws = ws
+        self._redact = redact
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._routes: dict[str, Inbox] = {}
+        self._dead: str | None = None
+        self._cids = itertools.count(1)
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"llmstreamer-modelsocket-reader-{next(_reader_ids)}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        """False once the connection dropped or was closed."""
+        return self._dead is None
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _send(self, frame: Mapping[str, Any]) -> None:
+        text = json.dumps(frame, separators=(",", ":"))
+        with boundary(self.url, "sending to", self._redact), self._send_lock:
+            self._ws.send(text)
+
+    def command(self, data: Mapping[str, Any], *, seq_id: str | None = None) -> Inbox:
+        """Send a request and register the queue its events go to (``seq_open`` when no ``seq_id``)."""
+        inbox = Inbox(f"cid_{next(self._cids)}", seq_id)
+        with self._lock:
+            if self._dead is not None:
+                raise APIConnectionError(self._dead, provider=PROVIDER)
+            self._routes[inbox.cid] = inbox
+        try:
+            self.reply(inbox.cid, data, seq_id=seq_id)
+        except LLMStreamError:
+            self.forget(inbox)
+            raise
+        return inbox
+
+    def reply(self, cid: str, data: Mapping[str, Any], *, seq_id: str | None) -> None:
+        """Send a request under an existing ``cid`` (a ``tool_return`` continues its generation)."""
+        frame: dict[str, Any] = {"request": "seq_command" if seq_id else "seq_open", "cid": cid}
+        if seq_id:
+            frame["seq_id"] = seq_id
+        frame["data"] = dict(data)
+        log.debug("modelsocket: send %s %s seq=%s", data.get("command", "seq_open"), cid, seq_id)
+        self._send(frame)
+
+    def fire(self, data: Mapping[str, Any], *, seq_id: str) -> None:
+        """Send a command whose answer nobody waits for (a cleanup ``close``); failures are logged."""
+        if self._dead is not None:
+            return
+        frame = {"request": "seq_command", "cid": f"cid_{next(self._cids)}", "seq_id": seq_id, "data": dict(data)}
+        try:
+            self._send(frame)
+        except LLMStreamError as exc:
+            log.debug("modelsocket: could not send %s for %s: %s", data.get("command"), seq_id, exc)
+
+    def forget(self, inbox: Inbox) -> None:
+        """Stop routing events to ``inbox`` (its command is over); later events are logged."""
+        with self._lock:
+            if self._routes.get(inbox.cid) is inbox:
+                del self._routes[inbox.cid]
+
+    # --- waiting ------------------------------------------------------------------------------
+
+    def next(self, inbox: Inbox, token: CancelToken) -> dict[str, Any]:
+        """The next event of ``inbox``; raises on cancel, idle timeout or a lost connection."""
+        while True:
+            if token.reason is not None:
+                raise token.error(PROVIDER)
+            try:
+                item = inbox._queue.get(timeout=self.timeout.read)
+            except queue.Empty:
+                raise APITimeoutError(
+                    f"no event from {where(self.url)} for {self.timeout.read:g} s", kind="read", provider=PROVIDER
+                ) from None
+            if item is _WAKE:
+                continue
+            if isinstance(item, _Stop):
+                raise item.error()
+            return item  # type: ignore[no-any-return]
+
+    def wait_for(self, inbox: Inbox, token: CancelToken, until: str) -> dict[str, Any]:
+        """Wait for ``inbox``'s event named ``until``; an ``error`` or ``seq_closed`` before it raises."""
+        token.attach(inbox.wake)
+        try:
+            while True:
+                event = self.next(inbox, token)
+                kind = event.get("event")
+                if kind == until:
+                    return event
+                if kind == "error":
+                    raise event_error(event)
+                if kind == "seq_closed":
+                    raise closed_error(event)
+        finally:
+            token.detach(inbox.wake)
+            self.forget(inbox)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        why = f"the connection to {where(self.url)} was closed by the server"
+        try:
+            while True:
+                with boundary(self.url, "reading from", self._redact):
+                    opcode, data = self._ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+                if opcode == websocket.ABNF.OPCODE_TEXT:
+                    self._dispatch(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
+                elif opcode == websocket.ABNF.OPCODE_BINARY:
+                    log.warning("modelsocket: ignored a binary frame of %d bytes", len(data))
+        except LLMStreamError as exc:
+            cause = exc.__cause__
+            detail = self._redact(str(cause) or type(cause).__name__) if cause is not None else exc.message
+            why = f"the connection to {where(self.url)} dropped: {detail}"
+        except Exception:  # a bug here must still fail every stream, not hang them
+            log.exception("modelsocket: the reader failed")
+            why = f"the reader of {where(self.url)} failed"
+        self._fail_all(why)
+        self._ws.shutdown()
+
+    def _dispatch(self, text: str) -> None:
+        try:
+            with boundary(self.url, "decoding a frame from", self._redact):
+                event = json.loads(text)
+            if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+                raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
+        except StreamError as exc:
+            found = _CID.search(text[:4096])
+            with self._lock:
+                inbox = self._routes.pop(found.group(1), None) if found else None
+            if inbox is None:
+                log.warning("modelsocket: dropped a malformed frame (%d characters)", len(text))
+                log.debug("modelsocket: the malformed frame: %r", text[:500])
+            else:
+                inbox.put(_Stop(exc.message, malformed=True))
+            return
+        self.route(event)
+
+    def route(self, event: dict[str, Any]) -> None:
+        """Deliver one parsed event to the command(s) it concerns."""
+        kind = event["event"]
+        cid = event.get("cid")
+        seq_id = event.get("seq_id")
+        if kind == "seq_state":
+            if isinstance(seq_id, str) and isinstance(event.get("state"), str):
+                self.states[seq_id] = event["state"]
+            return
+        with self._lock:
+            target = self._routes.get(cid) if isinstance(cid, str) else None
+            if kind == "seq_closed" and isinstance(seq_id, str):
+                # The close request's answer, and the end of every other command on the sequence.
+                self.states[seq_id] = "closed"
+                targets = [i for i in self._routes.values() if i.seq_id == seq_id or i is target]
+            elif target is not None:
+                targets = [target]
+            elif kind == "error" and cid is None and isinstance(seq_id, str):
+                targets = [i for i in self._routes.values() if i.seq_id == seq_id]
+            else:
+                targets = []
+            terminal = kind in ("error", "seq_closed")
+            for inbox in targets:
+                if terminal:
+                    del self._routes[inbox.cid]
+                inbox.put(event)
+        if not targets:
+            if kind == "error":
+                log.warning("modelsocket: server error for no pending command: %s", event.get("message"))
+            else:
+                log.debug("modelsocket: no pending command for %s cid=%s seq=%s", kind, cid, seq_id)
+
+    # --- closing ------------------------------------------------------------------------------
+
+    def _fail_all(self, why: str) -> None:
+        with self._lock:
+            if self._dead is None:
+                self._dead = why
+            routes = list(self._routes.values())
+            self._routes.clear()
+        for inbox in routes:
+            inbox.put(_Stop(why))
+
+    def close(self, seq_ids: Iterable[str] = ()) -> None:
+        """Fail what is pending (once), close ``seq_ids`` on the server, say goodbye, and wait for
+        the reader to end (bounded)."""
+        self._fail_all(f"the client for {where(self.url)} was closed")
+        try:
+            for seq_id in seq_ids:
+                self._send({"request": "seq_command", "cid": f"cid_{next(self._cids)}", "seq_id": seq_id, "data": {"command": "close"}})
+            with boundary(self.url, "closing", self._redact), self._send_lock:
+                self._ws.send_close()
+        except LLMStreamError as exc:
+            log.debug("modelsocket: closing %s: %s", where(self.url), exc)
+        if self._reader is threading.current_thread():
+            return
+        self._reader.join(_CLOSE_WAIT)
+        if self._reader.is_alive():
+            sock = self._ws.sock
+            if sock is not None:
+                try:  # the plain socket's shutdown: SSLSocket's would pull the TLS state from under the reader
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._reader.join(5.0)
+        self._ws.shutdown()
+

@@ -1,0 +1,241 @@
+"""`Seq`: one server-side ModelSocket sequence: append, generate, fork, close.
+
+A sequence is a context the server keeps (its KV cache): each turn appends only new text. Its
+commands run one at a time, as the server's state machine wants; different sequences run in
+parallel on one connection. `Seq.generate` runs through the engine (``_run.Run`` on a streamer
+bound to the client), so handles, callbacks, cancel and partial responses work as everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, Generator, Iterable
+
+import attrs
+
+from .. import _run
+from .._cancel import CancelToken
+from .._options import Options, make_options
+from ..base import StreamHandle
+from ..callbacks import CALLBACK_NAMES
+from ..errors import APIConnectionError, ConfigurationError, LLMStreamError, StreamError
+from ..models import Event, Message, Usage
+from ._modelsocket_gen import Outcome, render, stream
+from ._modelsocket_transport import PROVIDER
+
+if TYPE_CHECKING:
+    from ..tools import Toolbox
+    from ._modelsocket_client import ModelSocketClient
+
+__all__ = ["ROLES", "SEQ_OPTIONS", "Seq"]
+
+log = logging.getLogger("llmstreamer.providers.modelsocket")
+
+ROLES = ("user", "assistant", "system")
+# Options of Seq.generate (beyond max_iterations, confirm_tool, extra); repeat_penalty rides in extra.
+SEQ_OPTIONS = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop", "seed"})
+
+
+class Seq:
+    """One server-side sequence: `append` text, `generate` a continuation, `fork`, `close`.
+
+    Commands on one sequence run one at a time (the server's state machine); a second one while
+    a generation runs raises `ConfigurationError`. Different sequences run in parallel.
+    """
+
+    def __init__(self, client: ModelSocketClient, seq_id: str, model: str, toolbox: Toolbox | None) -> None:
+        self.id = seq_id
+        self.model = model
+        self.toolbox = toolbox
+        self._client = client
+        self._conn = client._conn
+        self._lock = threading.Lock()
+        self._busy = False
+        self._closed = False
+
+    @property
+    def state(self) -> str:
+        """The last state the server reported (``ready``, ``generating``, ``tool_call``...), or ``closed``."""
+        return "closed" if self.closed else self._conn.states.get(self.id, "ready")
+
+    @property
+    def closed(self) -> bool:
+        """True once the sequence (or its connection) is closed."""
+        return self._closed or not self._conn.alive or self._conn.states.get(self.id) == "closed"
+
+    def _claim(self) -> None:
+        with self._lock:
+            if self.closed:
+                raise ConfigurationError(f"sequence {self.id} is closed", provider=PROVIDER)
+            if self._busy:
+                raise ConfigurationError(f"sequence {self.id} is busy: wait for its generation to end", provider=PROVIDER)
+            self._busy = True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._busy = False
+
+    # --- the public commands -----------------------------------------------------------------
+
+    def append(self, text: str, *, role: str = "user", hidden: bool = False) -> None:
+        """Add text to the context; returns once the server has taken it in (``seq_append_finish``)."""
+        if not isinstance(text, str):
+            raise ConfigurationError(f"append takes text, got {type(text).__name__}", provider=PROVIDER)
+        if role not in ROLES:
+            raise ConfigurationError(f"role must be one of {', '.join(ROLES)}, got {role!r}", provider=PROVIDER)
+        self._claim()
+        try:
+            self._append(text, role, hidden, CancelToken())
+        finally:
+            self._release()
+
+    def generate(self, callbacks: Any = None, **options: Any) -> StreamHandle:
+        """Stream a continuation of the context on a worker thread; see `Streamer.stream_chat`.
+
+        Options: ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``,
+        ``repeat_penalty``, ``max_iterations`` (tool rounds), ``confirm_tool``, ``extra``. Tool
+        calls run with the sequence's toolbox. A generation that does not end normally
+        (cancelled, failed mid-stream) closes the sequence: the server cannot be stopped otherwise.
+        """
+        for name in ("system", "tools", "tool_choice"):
+            if options.get(name) is not None:
+                raise ConfigurationError(
+                    f"Seq.generate does not take {name!r}: append a system message, or give tools to client.open",
+                    provider=PROVIDER,
+                )
+        penalty = options.pop("repeat_penalty", None)
+        if penalty is not None:
+            if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty <= 0:
+                raise ConfigurationError(f"repeat_penalty must be a positive number, got {penalty!r}", provider=PROVIDER)
+            options["extra"] = {**(options.get("extra") or {}), "repeat_penalty": float(penalty)}
+        streamer = self._client._streamer(self.model)
+        opts = make_options(PROVIDER, SEQ_OPTIONS, options)
+        streamer._validate((), opts)
+        self._claim()
+        try:
+            run = _run.Run(streamer, (), attrs.evolve(opts, session=self))
+            return streamer._start(run, _Releasing(self, callbacks))
+        except BaseException:
+            self._release()
+            raise
+
+    def fork(self) -> Seq:
+        """A new sequence with a copy of this one's context (same model and tools), independent from now on."""
+        self._claim()
+        try:
+            event = self._conn.wait_for(self._conn.command({"command": "fork"}, seq_id=self.id), CancelToken(), "seq_fork_finish")
+        finally:
+            self._release()
+        child = event.get("child_seq_id")
+        if not isinstance(child, str) or not child:
+            raise StreamError("seq_fork_finish came without a child_seq_id", provider=PROVIDER)
+        return self._client._adopt(child, self.model, self.toolbox)
+
+    def close(self) -> None:
+        """Close the sequence and wait until the server has released it (``seq_closed``)."""
+        if not self._mark_closed():
+            return
+        try:
+            self._conn.wait_for(self._conn.command({"command": "close"}, seq_id=self.id), CancelToken(), "seq_closed")
+        except APIConnectionError:
+            pass  # a sequence dies with its connection
+
+    def __enter__(self) -> Seq:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Seq {self.id} {self.model} {self.state}>"
+
+    # --- what the streamer drives ------------------------------------------------------------
+
+    def _forget(self) -> None:
+        with self._client._lock:
+            if self._client._seqs.get(self.id) is self:
+                del self._client._seqs[self.id]
+
+    def _mark_closed(self) -> bool:
+        """Mark the sequence closed here; True if the server still has it open."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._closed = True
+        self._forget()
+        return self._conn.states.get(self.id) != "closed"
+
+    def _discard(self) -> None:
+        """Close without waiting (cleanup after a failed or cancelled generation)."""
+        if self._mark_closed():
+            self._conn.fire({"command": "close"}, seq_id=self.id)
+
+    def _append(self, text: str, role: str, hidden: bool, token: CancelToken) -> None:
+        data: dict[str, Any] = {"command": "append", "text": text, "role": role}
+        if hidden:
+            data["hidden"] = True
+        self._conn.wait_for(self._conn.command(data, seq_id=self.id), token, "seq_append_finish")
+
+    def _append_messages(self, messages: Iterable[Message], token: CancelToken) -> None:
+        for message in messages:
+            role, text = render(message)
+            if text:
+                self._append(text, role, False, token)
+
+    def _close_for_usage(self, token: CancelToken) -> Usage | None:
+        """Close after a finished generation; the ``seq_closed`` token counts, if it brings them."""
+        if not self._mark_closed():
+            return None
+        try:
+            event = self._conn.wait_for(self._conn.command({"command": "close"}, seq_id=self.id), token, "seq_closed")
+        except LLMStreamError as exc:
+            if token.reason is not None:
+                raise
+            log.debug("modelsocket: closing %s failed after the answer was complete: %s", self.id, exc)
+            return None
+        given, made, cached = (event.get(k) for k in ("input_tokens", "output_tokens", "cached_input_tokens"))
+        if type(given) is not int or type(made) is not int:
+            return None
+        return Usage(input_tokens=given, output_tokens=made, cached_input_tokens=cached if type(cached) is int else 0)
+
+    def _generation(self, options: Options, token: CancelToken) -> Generator[Event, None, None]:
+        """The round of `generate`: the stream, then ``done``; a broken sequence is closed."""
+        if self.closed:
+            raise APIConnectionError(f"sequence {self.id} is closed", provider=PROVIDER)
+        outcome = Outcome()
+        try:
+            yield from self._stream(options, token, outcome)
+        finally:
+            if not outcome.finished and not outcome.inband:
+                self._discard()
+        yield Event("done")
+
+    def _stream(self, options: Options, token: CancelToken, outcome: Outcome) -> Generator[Event, None, None]:
+        """One generation on this sequence (see `stream`); ends with ``stop``, not ``done``."""
+        return stream(self._conn, self.id, self.toolbox, options, token, outcome)
+
+
+class _Releasing:
+    """The user's callbacks, with the sequence freed just before the terminal one fires."""
+
+    def __init__(self, seq: Seq, inner: Any) -> None:
+        self._seq = seq
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CALLBACK_NAMES:
+            return getattr(self._inner, name, None)
+        raise AttributeError(name)
+
+    def on_finish(self, response: Any) -> None:
+        self._seq._release()
+        fn = getattr(self._inner, "on_finish", None)
+        if fn is not None:
+            fn(response)
+
+    def on_error(self, error: Any) -> None:
+        self._seq._release()
+        fn = getattr(self._inner, "on_error", None)
+        if fn is not None:
+            fn(error)

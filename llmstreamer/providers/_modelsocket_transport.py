@@ -1,0 +1,165 @@
+"""The ModelSocket transport edge: the WebSocket handshake, and foreign exceptions made ours.
+
+`boundary` is the one place where websocket-client, ``json`` and socket exceptions become
+llmstreamer errors (``raise ... from exc``). `dial` sends the API key only in the handshake's
+``Authorization`` header, to the configured origin: a redirected handshake is refused, never
+followed (websocket-client would follow it and send the header again). `event_error` maps an
+in-band ``error`` event to the error class of its ``code``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import ssl
+from typing import Any, Callable, Iterator, Mapping
+
+import websocket
+
+from .._http import error_from_body, origin
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    LLMStreamError,
+    StreamError,
+    error_for_status,
+    status_for_type,
+)
+from ..retry import Timeout
+
+__all__ = ["PROVIDER", "SUBPROTOCOL", "boundary", "closed_error", "dial", "event_error", "redactor", "where"]
+
+log = logging.getLogger("llmstreamer.providers.modelsocket")
+
+PROVIDER = "modelsocket"
+SUBPROTOCOL = "modelsocket.v0"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def redactor(secrets: tuple[str, ...]) -> Callable[[str], str]:
+    """A function replacing each secret in a text with ``***``."""
+
+    def redact(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    return redact
+
+
+def where(url: str) -> str:
+    """The origin of a URL (``ws://host:port``), what errors and logs name: never a path or query."""
+    scheme, host, port = origin(url)
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+
+
+@contextlib.contextmanager
+def boundary(url: str, doing: str, redact: Callable[[str], str], timeout: float | None = None) -> Iterator[None]:
+    """Turn websocket-client, ``json`` and socket exceptions into llmstreamer errors (the only place).
+
+    ``doing`` completes "while ..." in messages (``"connecting to"``, ``"reading from"``).
+    """
+    try:
+        yield
+    except LLMStreamError:
+        raise
+    except websocket.WebSocketBadStatusException as exc:
+        headers = {str(k).lower(): str(v) for k, v in (exc.resp_headers or {}).items()}
+        body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
+        reason = exc.status_message if isinstance(exc.status_message, str) else ""
+        raise error_from_body(exc.status_code, body, headers, provider=PROVIDER, redact=redact, reason=reason) from exc
+    except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
+        kind = "connect" if doing == "connecting to" else "read"
+        raise APITimeoutError(f"timed out {doing} {where(url)} after {timeout or 0:g} s", kind=kind, provider=PROVIDER) from exc
+    except (websocket.WebSocketException, OSError) as exc:
+        why = redact(str(exc) or type(exc).__name__)
+        raise APIConnectionError(f"the connection failed while {doing} {where(url)}: {why}", provider=PROVIDER) from exc
+    except ValueError as exc:  # json, and text that is not UTF-8
+        raise StreamError(f"malformed frame from {where(url)} ({exc})", provider=PROVIDER) from exc
+
+
+def _sslopt(verify: bool | str) -> dict[str, Any]:
+    if verify is False:
+        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    if isinstance(verify, str):
+        return {"ca_certs": verify}
+    return {}
+
+
+def dial(
+    url: str, api_key: str | None, *, timeout: Timeout, headers: Mapping[str, str] | None, verify: bool | str
+) -> Any:
+    """Open the WebSocket with the bearer key and the ``modelsocket.v0`` subprotocol; the connected socket.
+
+    Raises:
+        ConfigurationError: the URL is not a ``ws://`` or ``wss://`` URL.
+        APIConnectionError: the server cannot be reached, or redirected the handshake.
+        APIStatusError: the server refused the handshake with an HTTP status (401, 429...).
+    """
+    if not url.startswith(("ws://", "wss://")):
+        raise ConfigurationError(f"a ModelSocket URL starts with ws:// or wss://, got {url!r}", provider=PROVIDER)
+    redact = redactor((api_key,) if api_key else ())
+    # The subprotocol goes in as a plain header: websocket-client would otherwise insist that the
+    # server echoes it, which the reference servers do not promise (it is checked below instead).
+    header = [f"Sec-WebSocket-Protocol: {SUBPROTOCOL}"]
+    header += [f"{k}: {v}" for k, v in (headers or {}).items() if not (api_key and k.lower() == "authorization")]
+    if api_key:
+        header.append(f"Authorization: Bearer {api_key}")
+    ws: Any = websocket.WebSocket(sslopt=_sslopt(verify), skip_utf8_validation=True, enable_multithread=True)
+    log.debug("modelsocket: connecting to %s", where(url))
+    try:
+        with boundary(url, "connecting to", redact, timeout.connect):
+            ws.connect(url, header=header, timeout=timeout.connect, redirect_limit=0, suppress_origin=True)
+    except APIConnectionError:
+        answer = ws.handshake_response
+        if answer is not None and answer.status in _REDIRECTS:
+            raise APIConnectionError(
+                f"{where(url)} answered the WebSocket handshake with a redirect ({answer.status}); "
+                "llmstreamer does not follow handshake redirects, so the API key is never sent to "
+                "another origin: configure the final URL",
+                provider=PROVIDER,
+            ) from None
+        raise
+    chosen = {str(k).lower(): str(v) for k, v in (ws.getheaders() or {}).items()}.get("sec-websocket-protocol")
+    if chosen is not None and chosen.strip().lower() != SUBPROTOCOL:
+        ws.shutdown()
+        raise APIConnectionError(f"{where(url)} chose the subprotocol {chosen!r}, not {SUBPROTOCOL!r}", provider=PROVIDER)
+    ws.settimeout(None)  # the reader waits for events as long as the connection lives
+    return ws
+
+
+def event_error(event: Mapping[str, Any]) -> LLMStreamError:
+    """The error for an ``error`` event: its ``code`` picks the class, ``details.retry_after_ms`` the wait.
+
+    ``rate_limit_exceeded`` is a `RateLimitError`; an unknown or missing code a `StreamError`.
+    """
+    message = event.get("message")
+    message = message if isinstance(message, str) and message else "the server reported an error"
+    code = event.get("code")
+    code = code if isinstance(code, str) else None
+    status = status_for_type(code)
+    if status is None:
+        return StreamError(f"{code}: {message}" if code else message, provider=PROVIDER)
+    details = event.get("details")
+    wait = details.get("retry_after_ms") if isinstance(details, dict) else None
+    retry_after = None
+    if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait >= 0:
+        retry_after = wait / 1000.0
+    return error_for_status(status)(
+        message,
+        status_code=status,
+        error_type=code,
+        body=json.dumps(dict(event))[:500],
+        retry_after=retry_after,
+        provider=PROVIDER,
+    )
+
+
+def closed_error(event: Mapping[str, Any]) -> LLMStreamError:
+    """The error for a command whose sequence was closed under it (``seq_closed``)."""
+    reason = event.get("error")
+    why = f": {reason}" if isinstance(reason, str) and reason else ""
+    return StreamError(f"the server closed sequence {event.get('seq_id')}{why}", provider=PROVIDER)

@@ -1,0 +1,249 @@
+"""ModelSocket: stateful sequences over one WebSocket (``wss://models.mixlayer.ai/ws``).
+
+Wire (the flat envelopes the reference clients speak): requests ``{"request": "seq_open" |
+"seq_command", "cid", "seq_id"?, "data": {...}}`` with commands ``append``, ``gen``, ``fork``,
+``close`` and ``tool_return``; events ``{"event", "cid"?, "seq_id"?, ...fields}``: ``seq_opened``,
+``seq_append_finish``, ``seq_text`` (``text``, ``hidden``, ``num_input_tokens``,
+``num_output_tokens``), ``seq_tool_call``, ``seq_gen_finish``, ``seq_fork_finish``,
+``seq_state``, ``seq_closed`` and ``error`` (``message``, ``code``, ``details``).
+
+`ModelSocketStreamer` gives the usual ``stream_chat`` on top: a bare call opens a sequence,
+appends the messages, generates and closes it; inside a `Conversation` the sequence stays open
+and each turn appends only what is new (the server keeps the context), and
+``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+
+from .._cancel import CancelToken
+from .._options import Options
+from ..base import Streamer
+from ..errors import ConfigurationError, LLMStreamError
+from ..models import Event, Message
+from ._modelsocket_client import DEFAULT_URL, ModelSocketClient
+from ._modelsocket_gen import Outcome, toolbox_of
+from ._modelsocket_seq import SEQ_OPTIONS, Seq
+from ._modelsocket_transport import PROVIDER
+
+if TYPE_CHECKING:
+    from ..tools import Toolbox
+
+__all__ = ["ModelSocketClient", "ModelSocketStreamer", "Seq"]
+
+log = logging.getLogger(__name__)
+
+_GENERATED = frozenset({"assistant", "tool"})
+
+
+class ModelSocketStreamer(Streamer):
+    """Streams from a ModelSocket server (key ``MODELSOCKET_API_KEY``, URL ``MODELSOCKET_URL``).
+
+    One WebSocket is shared by every stream of the streamer: it is opened on first use and
+    closed by `close`. ``base_url`` is the ``ws://`` or ``wss://`` URL. Extra constructor
+    keywords: ``tool_prompt`` (the server-side tool-call instructions) and ``skip_prelude``.
+
+    Options: ``system``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``,
+    ``seed``, ``tools`` (run here when the model calls them; their definitions are appended as a
+    system message), ``max_iterations``, ``confirm_tool``, ``extra`` (raw ``gen`` fields such as
+    ``repeat_penalty``). Text only: images raise `ConfigurationError`. Tool calls and results
+    found in the history are appended as plain text. The server reports no finish reason:
+    ``length`` is inferred when ``max_tokens`` was reached without the hidden end-of-text token.
+
+    In a `Conversation`, ``system`` and the tools are given when the sequence opens (new tools
+    open a new sequence); a turn that fails or is cancelled closes its sequence, and the next
+    turn opens a fresh one and appends the whole history.
+
+    Example::
+
+        s = ModelSocketStreamer(model="meta/llama3.1-8b-instruct-free")
+        chat = Conversation(s)
+        chat.send("Hi, I am Ada.").wait()
+        chat.send("What is my name?").wait()      # appends only this line to the sequence
+    """
+
+    provider: ClassVar[str] = PROVIDER
+    api_key_env: ClassVar[tuple[str, ...]] = ("MODELSOCKET_API_KEY",)
+    requires_key: ClassVar[bool] = True
+    base_url_env: ClassVar[str | None] = "MODELSOCKET_URL"
+    default_base_url: ClassVar[str | None] = DEFAULT_URL
+    default_model: ClassVar[str | None] = "meta/llama3.1-8b-instruct-free"
+    supported_options: ClassVar[frozenset[str]] = SEQ_OPTIONS | {"tools"}
+    terminal: ClassVar[str] = "seq_gen_finish"
+
+    def __init__(
+        self, model: str | None = None, *, tool_prompt: str | None = None, skip_prelude: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(model, **kwargs)
+        if not self.base_url.startswith(("ws://", "wss://")):
+            raise ConfigurationError(
+                f"base_url must start with ws:// or wss://, got {self.base_url!r}", provider=self.provider
+            )
+        self.tool_prompt = tool_prompt
+        self.skip_prelude = skip_prelude
+        self._client: ModelSocketClient | None = None
+        self._client_lock = threading.Lock()
+
+    def _connect(self) -> ModelSocketClient:
+        """The shared client, connected on first use and again after its connection dropped."""
+        with self._client_lock:
+            client = self._client
+            if client is not None and not client.closed:
+                return client
+            if client is not None:
+                client.close()  # joins the reader of the dead connection
+            client = self._client = ModelSocketClient.connect(
+                self.base_url, self._api_key.value, timeout=self.timeout, headers=self.headers, verify=self.verify
+            )
+            return client
+
+    def close(self) -> None:
+        """Close the shared connection (and its sequences); the next stream connects again."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _open_session(self) -> _Session:
+        return _Session(self)
+
+    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        if any(m.images for m in messages):
+            raise ConfigurationError("ModelSocket takes text only: remove the images", provider=self.provider)
+        if options.seed is not None and options.seed < 0:
+            raise ConfigurationError(f"seed must not be negative, got {options.seed}", provider=self.provider)
+        toolbox_of(options.tools)  # bad tools fail here, before any request
+
+    def _open_seq(self, box: Toolbox | None, token: CancelToken) -> Seq:
+        client = self._connect()
+        return client._open(self.model, box, self.tool_prompt, self.skip_prelude, token)
+
+    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+        session = options.session
+        if isinstance(session, Seq):
+            return session._generation(options, token)
+        if isinstance(session, _Session):
+            return session._turn(messages, options, token)
+        return self._single(messages, options, token)
+
+    def _single(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+        """A bare ``stream_chat``: open a sequence, append everything, generate, close."""
+        seq = self._open_seq(toolbox_of(options.tools), token)
+        closed = False
+        try:
+            seq._append_messages(_with_system(messages, options), token)
+            outcome = Outcome()
+            yield from seq._stream(options, token, outcome)
+            if outcome.finished:
+                usage = seq._close_for_usage(token)
+                closed = True
+                if usage is not None:
+                    yield Event("usage", data=usage)
+        finally:
+            if not closed:
+                seq._discard()
+        yield Event("done")
+
+
+class _BoundStreamer(ModelSocketStreamer):
+    """The streamer behind `Seq.generate`: the client's connection, never one of its own."""
+
+    requires_key: ClassVar[bool] = False
+
+    def __init__(self, client: ModelSocketClient, model: str) -> None:
+        super().__init__(model, base_url=client.url, timeout=client._conn.timeout)
+        self._client = client
+
+    def _connect(self) -> ModelSocketClient:
+        assert self._client is not None
+        return self._client
+
+    def close(self) -> None:
+        """The client owns the connection."""
+
+
+class _Session:
+    """The sequence a `Conversation` keeps open across turns (its ``options.session``).
+
+    After a good turn the sequence holds the history; the next turn appends only the messages
+    after it (the previous answer, already in the context, is skipped). A failed or cancelled
+    turn closes the sequence, and the next one starts a fresh sequence with the whole history.
+    """
+
+    def __init__(self, streamer: ModelSocketStreamer) -> None:
+        self._streamer = streamer
+        self._lock = threading.Lock()
+        self._seq: Seq | None = None
+        self._history: tuple[Message, ...] = ()  # the messages the sequence holds (answers aside)
+        self._tools: str | None = None  # the tool definitions the sequence was given
+        self._busy = False
+
+    def fork(self) -> _Session:
+        """A session on a fork of the sequence (a fresh one if there is none to fork yet)."""
+        child = _Session(self._streamer)
+        with self._lock:
+            seq = self._seq
+            if seq is None or self._busy or seq.closed:
+                return child
+            try:
+                forked = seq.fork()
+            except LLMStreamError as exc:  # the child re-sends the history on its first turn
+                log.debug("modelsocket: fork failed, the fork starts fresh: %s", exc)
+                return child
+            child._seq, child._history, child._tools = forked, self._history, self._tools
+        return child
+
+    def close(self) -> None:
+        """Close the sequence now (it would otherwise stay open until the connection closes)."""
+        with self._lock:
+            seq, self._seq, self._history = self._seq, None, ()
+        if seq is not None:
+            seq._discard()
+
+    def _turn(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+        with self._lock:
+            seq, history, tools = self._seq, self._history, self._tools
+            self._busy = True
+        box = toolbox_of(options.tools)
+        key = _tools_key(box)
+        ok = False
+        try:
+            known = len(history)
+            if seq is None or seq.closed or tools != key or messages[:known] != history:
+                if seq is not None:
+                    seq._discard()
+                seq = self._streamer._open_seq(box, token)
+                new = _with_system(messages, options)
+            else:
+                seq.toolbox = box  # same definitions; run this turn's functions
+                start = known
+                while start < len(messages) and messages[start].role in _GENERATED:
+                    start += 1  # the previous answer: generated into the context already
+                new = list(messages[start:])
+            seq._append_messages(new, token)
+            outcome = Outcome()
+            yield from seq._stream(options, token, outcome)
+            ok = outcome.finished
+        finally:
+            with self._lock:
+                self._seq = seq if ok else None
+                self._history = messages if ok else ()
+                self._tools = key if ok else None
+                self._busy = False
+            if not ok and seq is not None:
+                seq._discard()
+        yield Event("done")
+
+
+def _with_system(messages: tuple[Message, ...], options: Options) -> list[Message]:
+    return [Message.system(options.system), *messages] if options.system else list(messages)
+
+
+
+def _tools_key(box: Toolbox | None) -> str | None:
+    """What the sequence was told about the tools: their definitions, in their stable order."""
+    return None if box is None else json.dumps(box.definitions(), sort_keys=True, default=str)
