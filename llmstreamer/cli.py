@@ -10,9 +10,12 @@ missing key, an option the provider cannot honour), 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import signal
 import sys
+import threading
 from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__
@@ -270,15 +273,36 @@ def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any
     return options
 
 
-def _wait(handle: StreamHandle) -> None:
-    """Wait for the stream; on Ctrl-C cancel it cleanly, then let the interrupt through."""
+def _wait(start: Callable[[], StreamHandle]) -> None:
+    """Start a stream and wait for it; Ctrl-C cancels it cleanly, then raises KeyboardInterrupt.
+
+    A SIGINT handler is installed *before* the stream starts, so an interrupt that comes while
+    the worker thread is being started (before there is a handle to cancel) is not lost: it is
+    remembered and the stream cancelled as soon as the handle exists. Without it, the worker
+    (a non-daemon thread) could keep the process alive after the interrupt.
+    """
+    interrupted = threading.Event()
+    handles: list[StreamHandle] = []
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupted.set()
+        for handle in handles:
+            handle.cancel()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
     try:
-        while not handle.wait(0.5):  # a bounded wait, so Ctrl-C gets through on every platform
+        handle = start()
+        handles.append(handle)
+        if interrupted.is_set():
+            handle.cancel()
+        while not handle.wait(0.5):  # a bounded wait, so the handler runs promptly everywhere
             pass
-    except KeyboardInterrupt:
-        handle.cancel()
-        handle.wait(10)
-        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
 
 
 def _outcome(printer: _Printer, stats: bool) -> int:
@@ -315,7 +339,7 @@ def _chat(args: argparse.Namespace) -> int:
     if interactive:
         return _interactive(streamer, options, printer, args.stats)
     callbacks = printer()
-    _wait(streamer.stream_chat([Message.user(prompt)], callbacks, **options))
+    _wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
     return _outcome(callbacks, args.stats)
 
 
@@ -346,7 +370,7 @@ def _interactive(streamer: Streamer, options: dict[str, Any], printer: Callable[
             _out(f"unknown command {text}; commands: /reset, /exit")
             continue
         callbacks = printer()
-        _wait(conversation.send(text, callbacks, **options))
+        _wait(functools.partial(conversation.send, text, callbacks, **options))
         code = _outcome(callbacks, stats)
         if code in (EXIT_USAGE, EXIT_INTERRUPTED):
             return code
