@@ -66,8 +66,8 @@ if TYPE_CHECKING:
     from .providers.modelsocket import ModelSocketClient, ModelSocketStreamer
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
-    from .tools import Tool, Toolbox, tool
     from .registry import ProviderInfo, streamer
+    from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,17 @@ import json
 import attrs
 import pytest
 
-from llmstreamer import ConfigurationError, ImagePart, Message, Response, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from llmstreamer import (
+    ConfigurationError,
+    ImagePart,
+    Message,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 

@@ -125,7 +125,7 @@ def test_cancel_unblocks_a_silent_read_quickly(server: FakeLLMServer) -> None:
         server.add(Reply(text=["first"], stall_after=2))  # the role chunk, then "first"
         rec = Recorder()
         handle = s.stream_chat(HI, rec)
-        assert wait_until(lambda: rec.calls[:1] == [("content", "first")])
+        assert wait_until(lambda rec=rec: rec.calls[:1] == [("content", "first")])  # type: ignore[misc]
         start = time.monotonic()
         handle.cancel()
         assert rec.done.wait(5)
