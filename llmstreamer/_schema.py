@@ -14,7 +14,7 @@ from typing import Any, Literal, Union
 
 from .errors import ConfigurationError
 
-__all__ = ["hints", "parse_docstring", "record_default", "schema", "strip_optional"]
+__all__ = ["hints", "parse_docstring", "record_default", "response_schema", "schema", "strip_optional"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,24 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
         extra = {"enum": [*schema["enum"], None]} if "enum" in schema else {}
         return {**schema, "type": [schema["type"], "null"], **extra}
     return {"anyOf": [*schema.get("anyOf", [schema]), {"type": "null"}]}
+
+
+def response_schema(response_format: Any) -> dict[str, Any] | None:
+    """The JSON Schema a ``response_format`` option asks for; None for plain JSON (no schema).
+
+    The option is a schema itself, or OpenAI's wrapper: ``{"type": "json_schema", "json_schema":
+    {"schema": S, ...}}`` gives S and ``{"type": "json_object"}`` gives None.
+    """
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return None
+    if kind == "json_schema":
+        inner = response_format.get("json_schema") or {}
+        schema = inner.get("schema") if isinstance(inner, dict) else None
+        if not isinstance(schema, dict):
+            raise ConfigurationError('response_format {"type": "json_schema"} needs "json_schema": {"schema": {...}}')
+        return schema
+    return dict(response_format)
 
 
 def record_default(schema: dict[str, Any], default: Any) -> None:

@@ -57,13 +57,20 @@ def _compatible(
 # documented in llmstreamer.providers.compatible.QUIRKS.
 PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "openrouter": _compatible(
-        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details",)
+        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object")
     ),
     "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "deepseek": _compatible("deepseek", "https://api.deepseek.com", "DEEPSEEK_API_KEY"),
+    "deepseek": _compatible(
+        "deepseek",
+        "https://api.deepseek.com",
+        "DEEPSEEK_API_KEY",
+        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only"),
+    ),
     "together": _compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
     "vllm": _compatible("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False),
-    "lmstudio": _compatible("lmstudio", "http://localhost:1234/v1", None, requires_key=False),
+    "lmstudio": _compatible(
+        "lmstudio", "http://localhost:1234/v1", None, requires_key=False, quirks=("image_data_only",)
+    ),
     "llamacpp": _compatible(
         "llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
     ),

@@ -108,7 +108,11 @@ def test_no_stream_options_quirk_leaves_the_field_out(server: FakeLLMServer) -> 
 
 def test_unknown_quirk_and_bad_arguments_are_rejected() -> None:
     """An unknown quirk names the known ones; a bad name or extra is a ConfigurationError."""
-    with pytest.raises(ConfigurationError, match="known quirks: choice_reasoning, no_done, no_stream_options, reasoning_details"):
+    known = (
+        "known quirks: choice_reasoning, image_data_only, json_object_only, no_done, no_images, "
+        "no_stream_options, reasoning_content_back, reasoning_details, reasoning_object, thinking_toggle"
+    )
+    with pytest.raises(ConfigurationError, match=known):
         OpenAICompatibleStreamer(model="m", base_url="http://x", quirks=["fast_mode"])
     with pytest.raises(ConfigurationError, match="name"):
         OpenAICompatibleStreamer(model="m", base_url="http://x", name="")

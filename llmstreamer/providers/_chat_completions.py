@@ -14,6 +14,21 @@ servers differ in small ways, and `ChatCompletionsStreamer` has one hook for eac
 - ``_choice_reasoning``: ``reasoning_content`` may sit on the choice instead of the delta
   (PixiGPT).
 - ``_extra``: fields merged into every request body (before the per-call ``extra=``).
+- ``required_choice``: the wire value of ``tool_choice="required"`` (Mistral says ``"any"``).
+- ``_reasoning_fields`` / ``_effort``: how ``reasoning=`` (and ``thinking_budget=``) reach the
+  body; by default ``reasoning_effort`` with the level as is, ``xhigh`` sent as ``high`` unless
+  ``_takes_xhigh()`` (OpenAI decides it by model family).
+- ``_reasoning_content_back``: the thinking of an assistant message with tool calls goes back
+  as ``reasoning_content`` (DeepSeek's thinking mode requires it within a tool loop).
+
+Tools go out as ``tools: [{"type": "function", "function": {name, description, parameters}}]``
+and ``tool_choice`` as ``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function",
+"function": {"name"}}``. ``response_format`` (a JSON Schema) becomes ``{"type": "json_schema",
+"json_schema": {"name": "response", "schema": S, "strict": true}}``; a dict whose ``type`` is
+already ``json_schema``, ``json_object`` or ``text`` is sent as it is. Strict mode is OpenAI's
+rule set: every object needs ``"additionalProperties": false`` and every property listed in
+``required``; pass the full ``{"type": "json_schema", ...}`` dict with ``"strict": false`` for
+a looser schema.
 
 The decoder reads what every server may send: ``delta.reasoning_content`` (DeepSeek, vLLM) and
 ``delta.reasoning`` (OpenRouter, Ollama) as thinking, ``delta.content`` as a string or a list of
@@ -76,16 +91,20 @@ class _State:
 class ChatCompletionsStreamer(HTTPStreamer):
     """The base of providers speaking Chat Completions; subclasses set the facts and quirks."""
 
-    supported_options: ClassVar[frozenset[str]] = frozenset({"temperature", "top_p", "max_tokens", "stop", "seed"})
+    supported_options: ClassVar[frozenset[str]] = frozenset(
+        {"temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "reasoning", "response_format"}
+    )
     terminal: ClassVar[str] = "data: [DONE]"
     max_tokens_field: ClassVar[str] = "max_tokens"
     seed_field: ClassVar[str] = "seed"
     include_usage: bool = True  # a class fact, but a compatible server may turn it off
     tool_message_name: ClassVar[bool] = False  # send the tool's name on tool messages (Mistral)
+    required_choice: ClassVar[str] = "required"  # tool_choice="required" on the wire
 
     _finish_is_terminal: bool = False
     _reasoning_details: bool = False
     _choice_reasoning: bool = False
+    _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
 
     def _auth_headers(self) -> dict[str, str]:
@@ -116,11 +135,37 @@ class ChatCompletionsStreamer(HTTPStreamer):
             body["stop"] = list(options.stop)
         if options.seed is not None:
             body[self.seed_field] = options.seed
+        if options.tools is not None:
+            body["tools"] = [{"type": "function", "function": d} for d in options.tools.definitions()]
+            if options.tool_choice is not None:
+                body["tool_choice"] = self._tool_choice(options.tool_choice)
+        if options.reasoning is not None or options.thinking_budget is not None:
+            body.update(self._reasoning_fields(options))
+        if options.response_format is not None:
+            body["response_format"] = _response_format(options.response_format)
         if self._extra:
             body.update(self._extra)
         if options.extra:
             body.update(options.extra)
         return body
+
+    def _tool_choice(self, choice: str) -> Any:
+        if choice == "required":
+            return self.required_choice
+        if choice in ("auto", "none"):
+            return choice
+        return {"type": "function", "function": {"name": choice}}
+
+    def _reasoning_fields(self, options: Options) -> dict[str, Any]:
+        """The body fields for ``reasoning=`` (and ``thinking_budget=``, where supported)."""
+        return {} if options.reasoning is None else {"reasoning_effort": self._effort(options.reasoning)}
+
+    def _effort(self, level: str) -> str:
+        """``reasoning_effort`` for a level: as is, but ``xhigh`` only where the model takes it."""
+        return "high" if level == "xhigh" and not self._takes_xhigh() else level
+
+    def _takes_xhigh(self) -> bool:
+        return False
 
     def _message(self, message: Message) -> list[dict[str, Any]]:
         role = message.role
@@ -158,6 +203,8 @@ class ChatCompletionsStreamer(HTTPStreamer):
                 }
                 for c in calls
             ]
+            if self._reasoning_content_back:
+                out["reasoning_content"] = message.thinking
         if self._reasoning_details:
             details = [
                 d for p in message.content if isinstance(p, ThinkingPart) and isinstance(p.data, list) for d in p.data
@@ -268,6 +315,13 @@ class ChatCompletionsStreamer(HTTPStreamer):
             for m in listed or ()
             if isinstance(m, dict) and "id" in m
         ]
+
+
+def _response_format(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``response_format`` on the wire: a JSON Schema wrapped for strict structured output."""
+    if value.get("type") in ("json_schema", "json_object", "text"):
+        return dict(value)
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": dict(value), "strict": True}}
 
 
 def _pieces(content: list[Any]) -> list[Event]:

@@ -4,21 +4,56 @@ Wire: ``message_start`` → per content block ``content_block_start`` / ``conten
 (``text_delta``, ``thinking_delta``, ``signature_delta``, ``input_json_delta``) /
 ``content_block_stop`` → ``message_delta`` (stop reason, cumulative usage) → ``message_stop``.
 ``ping`` may come anywhere; ``event: error`` is an in-band error mapped by its type.
+
+Requests: tools are ``[{name, description, input_schema}]``; ``tool_choice`` is ``{"type":
+"auto" | "none" | "any"}`` (``required`` → ``any``) or ``{"type": "tool", "name"}``.
+
+Thinking: ``thinking_budget=N`` sends ``thinking: {"type": "enabled", "budget_tokens": N}``
+(at least 1024; 0 means no thinking). ``reasoning=`` derives a budget from the level (minimal
+1024, low 2048, medium 8192, high 16384, xhigh 32000), except on models that think adaptively
+(Claude 4.6 and later, told by the version in the model name), where it sends ``thinking:
+{"type": "adaptive"}`` and ``output_config.effort`` (minimal/low → ``low``, medium, high, and
+xhigh → ``max`` on Opus, ``high`` elsewhere); ``"none"`` sends no thinking at all. The budget
+counts against ``max_tokens``: without ``max_tokens`` the request asks for the budget plus 4096
+(16384 with adaptive thinking); a ``max_tokens`` at or below the budget is refused. The API
+refuses thinking together with a forced tool (``tool_choice`` ``required`` or a name), a
+``temperature`` other than 1, ``top_k``, or ``top_p`` below 0.95: those are refused here, before
+sending. Signed thinking (and redacted thinking) goes back verbatim, before the text and the
+``tool_use`` blocks of its turn, as the API requires in a tool loop.
+
+Structured output: ``response_format=<JSON Schema>`` uses the API's own structured outputs,
+``output_config.format = {"type": "json_schema", "schema": S}`` (Claude 4.5 models and later);
+the answer streams as text, so ``Response.text`` is the JSON and ``Response.parsed`` decodes
+it. Every object in the schema gets ``"additionalProperties": false`` (the API requires it).
+``{"type": "json_object"}`` (JSON without a schema) has no equivalent and is refused.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, ClassVar, Iterable
 
 from .._http import Request, error_from_event
 from .._options import Options
+from .._schema import response_schema
 from ..base import HTTPStreamer, loads
+from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 
 __all__ = ["AnthropicStreamer"]
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+ADAPTIVE_MAX_TOKENS = 16384
+MIN_THINKING_BUDGET = 1024
+
+# reasoning level -> budget_tokens (models with a fixed thinking budget)
+THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32000}
+# reasoning level -> output_config.effort (models that think adaptively; xhigh is "max" on Opus)
+EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+
+# "claude-sonnet-4-5-20250929", "claude-3-7-sonnet-latest", "claude-opus-5": the version after "claude-"
+_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d)(?!\d))?")
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -31,6 +66,8 @@ STOP_REASONS = {
 }
 
 _NOTHING: tuple[Event, ...] = ()
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})  # name -> schema
+_VALUES = frozenset({"enum", "const", "default", "example", "examples"})  # data, not schemas
 
 
 class AnthropicStreamer(HTTPStreamer):
@@ -50,7 +87,20 @@ class AnthropicStreamer(HTTPStreamer):
     base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     default_model: ClassVar[str | None] = "claude-sonnet-4-5"
-    supported_options: ClassVar[frozenset[str]] = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop"})
+    supported_options: ClassVar[frozenset[str]] = frozenset(
+        {
+            "temperature",
+            "top_p",
+            "top_k",
+            "max_tokens",
+            "stop",
+            "tools",
+            "tool_choice",
+            "reasoning",
+            "thinking_budget",
+            "response_format",
+        }
+    )
     terminal: ClassVar[str] = "message_stop"
 
     def _auth_headers(self) -> dict[str, str]:
@@ -76,10 +126,11 @@ class AnthropicStreamer(HTTPStreamer):
                 wire[-1]["content"].extend(blocks)  # the API wants roles to alternate
             else:
                 wire.append({"role": role, "content": blocks})
+        thinking, effort = self._thinking(options)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": wire,
-            "max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": options.max_tokens or _default_max_tokens(thinking),
             "stream": True,
         }
         if system:
@@ -92,9 +143,71 @@ class AnthropicStreamer(HTTPStreamer):
             body["top_k"] = options.top_k
         if options.stop:
             body["stop_sequences"] = list(options.stop)
+        if options.tools is not None:
+            body["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in options.tools
+            ]
+            if options.tool_choice is not None:
+                body["tool_choice"] = _tool_choice(options.tool_choice)
+        if thinking is not None:
+            body["thinking"] = thinking
+        output: dict[str, Any] = {}
+        if effort is not None:
+            output["effort"] = effort
+        if options.response_format is not None:
+            schema = response_schema(options.response_format)
+            assert schema is not None  # json_object is refused in _validate
+            output["format"] = {"type": "json_schema", "schema": _closed(schema)}
+        if output:
+            body["output_config"] = output
         if options.extra:
             body.update(options.extra)
         return body
+
+    def _adaptive(self) -> bool:
+        """Whether the model thinks adaptively (Claude 4.6 and later) rather than to a fixed budget."""
+        match = _VERSION.search(self.model)
+        return match is not None and (int(match.group(1)), int(match.group(2) or 0)) >= (4, 6)
+
+    def _thinking(self, options: Options) -> tuple[dict[str, Any] | None, str | None]:
+        """The ``thinking`` field and the ``output_config.effort`` for the options (None: leave out)."""
+        if options.thinking_budget is not None:
+            if options.thinking_budget == 0:
+                return None, None
+            return {"type": "enabled", "budget_tokens": options.thinking_budget}, None
+        level = options.reasoning
+        if level is None or level == "none":
+            return None, None
+        if self._adaptive():
+            effort = "max" if level == "xhigh" and "opus" in self.model else EFFORTS[level]
+            return {"type": "adaptive"}, effort
+        return {"type": "enabled", "budget_tokens": THINKING_BUDGETS[level]}, None
+
+    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        def refuse(message: str) -> None:
+            raise ConfigurationError(message, provider=self.provider)
+
+        budget = options.thinking_budget
+        if budget is not None and options.reasoning is not None:
+            refuse("give reasoning or thinking_budget, not both")
+        if budget is not None and 0 < budget < MIN_THINKING_BUDGET:
+            refuse(f"thinking_budget must be 0 (no thinking) or at least {MIN_THINKING_BUDGET}, got {budget}")
+        thinking, _ = self._thinking(options)
+        if thinking is not None:
+            budget = thinking.get("budget_tokens")
+            if budget is not None and options.max_tokens is not None and options.max_tokens <= budget:
+                refuse(f"max_tokens ({options.max_tokens}) must be larger than the thinking budget ({budget})")
+            if options.tool_choice not in (None, "auto", "none"):
+                refuse("thinking cannot be combined with a forced tool_choice: use 'auto' or turn thinking off")
+            if options.temperature not in (None, 1.0):
+                refuse("thinking needs temperature 1 (or none given)")
+            if options.top_k is not None:
+                refuse("thinking cannot be combined with top_k")
+            if options.top_p is not None and options.top_p < 0.95:
+                refuse("thinking needs top_p between 0.95 and 1 (or none given)")
+        fmt = options.response_format
+        if fmt is not None and response_schema(fmt) is None:
+            refuse('anthropic has no JSON mode without a schema: pass the JSON Schema as response_format')
 
     @staticmethod
     def _block(part: Any) -> dict[str, Any] | None:
@@ -193,6 +306,40 @@ class AnthropicStreamer(HTTPStreamer):
             for m in data.get("data", ())
             if isinstance(m, dict) and "id" in m
         ]
+
+
+def _default_max_tokens(thinking: dict[str, Any] | None) -> int:
+    if thinking is None:
+        return DEFAULT_MAX_TOKENS
+    budget = thinking.get("budget_tokens")
+    return budget + DEFAULT_MAX_TOKENS if isinstance(budget, int) else ADAPTIVE_MAX_TOKENS
+
+
+def _tool_choice(choice: str) -> dict[str, Any]:
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
+def _closed(schema: Any) -> Any:
+    """A copy of ``schema`` where every object schema says ``"additionalProperties": false``."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _closed(sub) for name, sub in value.items()}
+        elif key in _VALUES:
+            out[key] = value
+        else:
+            out[key] = _closed(value)
+    if (out.get("type") == "object" or "properties" in out) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
 
 
 def _usage(counts: dict[str, int]) -> Usage:

@@ -7,13 +7,26 @@ A server of your own needs only its base URL (and a key if it wants one)::
 The registry's presets (``llmstreamer.streamer("groq:llama-3.3-70b")``) are this class with a
 name, a base URL, a key variable and quirks (see `QUIRKS`); ``llmstreamer.providers()`` lists
 them.
+
+Tools, ``tool_choice``, ``response_format`` and images go out in OpenAI's shapes; ``reasoning=``
+is ``reasoning_effort`` (``xhigh`` sent as ``high``), unless a quirk says otherwise:
+OpenRouter takes ``reasoning: {"effort": level}`` (every level, ``none`` and ``xhigh``
+included) or, from ``thinking_budget=``, ``reasoning: {"max_tokens": N}``; DeepSeek toggles
+thinking with ``thinking: {"type": "enabled" | "disabled"}`` and takes ``reasoning_effort``
+``low``, ``high`` or ``max`` (``minimal``/``low`` → ``low``, ``medium``/``high`` → ``high``,
+``xhigh`` → ``max``); which DeepSeek models reason at all is the model's own fact (thinking is
+on by default in its V4 models). What a server cannot take (images on a text-only API, image
+URLs where only inline bytes work, a schema where only JSON mode exists) is refused with
+`ConfigurationError` before anything is sent.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Iterable, Mapping
 
+from .._options import Options
 from ..errors import ConfigurationError
+from ..models import Message
 from ._chat_completions import ChatCompletionsStreamer
 
 __all__ = ["QUIRKS", "OpenAICompatibleStreamer"]
@@ -24,7 +37,16 @@ QUIRKS: Mapping[str, str] = {
     "reasoning_details": "delta.reasoning_details are kept on the assistant message and sent back (OpenRouter)",
     "choice_reasoning": "reasoning_content may sit on the choice instead of the delta (PixiGPT)",
     "no_stream_options": "do not send stream_options (servers that reject the field)",
+    "reasoning_object": 'reasoning= and thinking_budget= go in reasoning: {"effort"} / {"max_tokens"} (OpenRouter)',
+    "thinking_toggle": 'reasoning= sets thinking: {"type": "enabled"|"disabled"} and reasoning_effort low/high/max (DeepSeek)',
+    "reasoning_content_back": "the thinking of assistant tool-call messages goes back as reasoning_content (DeepSeek)",
+    "no_images": "the API takes text only: images are refused before sending (DeepSeek)",
+    "image_data_only": "images must be inline bytes: image URLs are refused before sending (LM Studio)",
+    "json_object_only": 'response_format takes {"type": "json_object"} only: a JSON Schema is refused (DeepSeek)',
 }
+
+# DeepSeek's reasoning_effort for each level (its API takes low, high and max)
+_DEEPSEEK_EFFORT = {"minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "max"}
 
 
 class OpenAICompatibleStreamer(ChatCompletionsStreamer):
@@ -81,6 +103,9 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         self._reasoning_details = "reasoning_details" in chosen
         self._choice_reasoning = "choice_reasoning" in chosen
         self.include_usage = "no_stream_options" not in chosen
+        self._reasoning_content_back = "reasoning_content_back" in chosen
+        if "reasoning_object" in chosen:
+            self.supported_options = self.supported_options | {"thinking_budget"}  # type: ignore[misc]
         self.quirks = chosen
         self._extra = dict(extra or {})
         super().__init__(model, **kwargs)
@@ -88,3 +113,34 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
     def __repr__(self) -> str:
         named = f", name={self.provider!r}" if self.provider != type(self).provider else ""
         return f"{super().__repr__()[:-1]}{named})"
+
+    def _reasoning_fields(self, options: Options) -> dict[str, Any]:
+        level, budget = options.reasoning, options.thinking_budget
+        if "reasoning_object" in self.quirks:
+            return {"reasoning": {"max_tokens": budget} if budget is not None else {"effort": level}}
+        if "thinking_toggle" in self.quirks and level is not None:
+            if level == "none":
+                return {"thinking": {"type": "disabled"}}
+            return {"thinking": {"type": "enabled"}, "reasoning_effort": _DEEPSEEK_EFFORT[level]}
+        return super()._reasoning_fields(options)
+
+    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        super()._validate(messages, options)
+        quirks = self.quirks
+        if options.reasoning is not None and options.thinking_budget is not None:
+            raise ConfigurationError("give reasoning or thinking_budget, not both", provider=self.provider)
+        for message in messages:
+            if "no_images" in quirks and message.images:
+                raise ConfigurationError(f"{self.provider} takes text only: remove the images", provider=self.provider)
+            if "image_data_only" in quirks and any(image.url for image in message.images):
+                raise ConfigurationError(
+                    f"{self.provider} takes images as bytes only: load the image first (ImagePart.load(path))",
+                    provider=self.provider,
+                )
+        fmt = options.response_format
+        if "json_object_only" in quirks and fmt is not None and fmt.get("type") != "json_object":
+            raise ConfigurationError(
+                f'{self.provider} has JSON mode only: pass response_format={{"type": "json_object"}} '
+                "and describe the shape in the prompt",
+                provider=self.provider,
+            )

@@ -12,12 +12,20 @@ Wire differences from OpenAI (handled by the shared ``_chat_completions`` base):
 - finish reasons ``model_length`` (→ ``length``) and ``error``;
 - ``seed`` is sent as ``random_seed``; error bodies are ``{"object": "error", "message",
   "type", "code"}``.
+
+Requests: tools, ``tool_choice`` and ``response_format`` take OpenAI's shapes (see
+``_chat_completions``), except that ``tool_choice="required"`` is ``"any"`` on this wire.
+``reasoning=`` is ``reasoning_effort``, which Mistral's adjustable models (mistral-small-latest,
+mistral-medium-3.5) take as ``"high"`` or ``"none"``: ``"none"`` stays ``"none"`` and every
+other level is sent as ``"high"``. Magistral models always reason; they need no option.
+Images go as ``image_url`` parts (a URL or a ``data:`` URL) to vision models.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from .._options import Options
 from ._chat_completions import ChatCompletionsStreamer
 
 __all__ = ["MistralStreamer"]
@@ -40,3 +48,9 @@ class MistralStreamer(ChatCompletionsStreamer):
     seed_field: ClassVar[str] = "random_seed"
     include_usage = False
     tool_message_name: ClassVar[bool] = True
+    required_choice: ClassVar[str] = "any"
+
+    def _reasoning_fields(self, options: Options) -> dict[str, Any]:
+        if options.reasoning is None:
+            return {}
+        return {"reasoning_effort": "none" if options.reasoning == "none" else "high"}

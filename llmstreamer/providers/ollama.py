@@ -17,9 +17,12 @@ URL; without a scheme it is ``http`` and the port defaults to 11434), else
 Options go in ``options`` (``temperature``, ``top_p``, ``top_k``, ``num_predict`` from
 ``max_tokens``, ``stop``, ``seed``). ``reasoning`` sets ``think``: ``"none"`` sends false; other
 levels send true, except for ``gpt-oss`` models, which take a level string (``low``,
-``medium``, ``high``; ``minimal`` is sent as ``low`` and ``xhigh`` as ``high``). Anything else
-(``keep_alive``, ``format``, more ``options``) goes through ``extra=``; an ``options`` dict there
-is merged into the one built here.
+``medium``, ``high``; ``minimal`` is sent as ``low`` and ``xhigh`` as ``high``). Tools go out
+in OpenAI's shape (``tools: [{"type": "function", "function": {name, description,
+parameters}}]``); Ollama has no ``tool_choice``, so anything but ``"auto"`` is refused.
+``response_format=<JSON Schema>`` is sent as ``format`` (the schema; ``"json"`` for ``{"type":
+"json_object"}``). Anything else (``keep_alive``, more ``options``) goes through ``extra=``; an
+``options`` dict there is merged into the one built here.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any, Callable, ClassVar, Iterable
 from .._accumulate import parse_arguments
 from .._http import Request
 from .._options import Options
+from .._schema import response_schema
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
 from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
@@ -101,7 +105,7 @@ class OllamaStreamer(HTTPStreamer):
     default_base_url: ClassVar[str | None] = f"http://localhost:{DEFAULT_PORT}"
     default_model: ClassVar[str | None] = "llama3.2"
     supported_options: ClassVar[frozenset[str]] = frozenset(
-        {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning"}
+        {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"}
     )
     terminal: ClassVar[str] = 'a line with "done": true'
     framing: ClassVar[str] = "ndjson"
@@ -143,6 +147,11 @@ class OllamaStreamer(HTTPStreamer):
             body["options"] = opts
         if options.reasoning is not None:
             body["think"] = self._think(options.reasoning)
+        if options.tools is not None:
+            body["tools"] = [{"type": "function", "function": d} for d in options.tools.definitions()]
+        if options.response_format is not None:
+            schema = response_schema(options.response_format)
+            body["format"] = "json" if schema is None else schema
         for key, value in (options.extra or {}).items():
             current = body.get(key)
             body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
@@ -157,6 +166,13 @@ class OllamaStreamer(HTTPStreamer):
         return True
 
     def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        if options.tool_choice not in (None, "auto"):
+            raise ConfigurationError(
+                f"ollama has no tool_choice: only 'auto' can be honoured, got {options.tool_choice!r}",
+                provider=self.provider,
+            )
+        if options.response_format is not None:
+            response_schema(options.response_format)  # a malformed wrapper fails here, before sending
         for message in messages:
             if any(image.url for image in message.images):
                 raise ConfigurationError(

@@ -5,16 +5,29 @@ With ``stream_options.include_usage`` a last chunk with empty ``choices`` carrie
 Refusals (structured outputs) stream in ``delta.refusal``: their text goes to ``on_content``
 and the finish reason becomes ``content_filter``. ``delta.reasoning_content`` /
 ``delta.reasoning`` (sent by OpenAI-compatible servers) go to ``on_thinking``. The translation
-itself is shared with Mistral and the compatible servers (``_chat_completions``).
+itself is shared with Mistral and the compatible servers (``_chat_completions``): tools,
+``tool_choice`` and ``response_format`` (strict JSON Schema) are described there.
+
+``reasoning=`` is sent as ``reasoning_effort`` (``none``, ``minimal``, ``low``, ``medium``,
+``high``, ``xhigh``) as given, except that ``xhigh`` becomes ``high`` for models before
+gpt-5.1-codex-max (only it and the gpt-5.2 family onwards take ``xhigh``). Which levels a model
+accepts is OpenAI's rule (gpt-5.1 takes ``none`` but not ``minimal``; models before it take no
+``none``); an unsupported one comes back as a `BadRequestError`. OpenAI keeps the reasoning
+text itself hidden in Chat Completions, so ``on_thinking`` stays silent; the reasoning tokens
+are counted in ``Usage.reasoning_tokens``. ``thinking_budget`` has no Chat Completions field and
+is refused.
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from ._chat_completions import ChatCompletionsStreamer
 
 __all__ = ["OpenAIStreamer"]
+
+_VERSION = re.compile(r"gpt-(\d+)(?:\.(\d+))?")
 
 
 class OpenAIStreamer(ChatCompletionsStreamer):
@@ -34,3 +47,10 @@ class OpenAIStreamer(ChatCompletionsStreamer):
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     # OpenAI wants max_completion_tokens; most compatible servers only know max_tokens.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    def _takes_xhigh(self) -> bool:
+        """``xhigh`` exists from gpt-5.1-codex-max and the gpt-5.2 family onwards."""
+        if "codex-max" in self.model:
+            return True
+        match = _VERSION.search(self.model)
+        return match is not None and (int(match.group(1)), int(match.group(2) or 0)) >= (5, 2)

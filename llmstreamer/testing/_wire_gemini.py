@@ -4,7 +4,8 @@ Every event is a whole ``GenerateContentResponse`` with the cumulative ``usageMe
 last one carries ``finishReason`` (``Reply.truncate`` leaves it out). Thoughts are
 ``thought: true`` parts; their signature rides on the first text part after them (as Gemini 2.5
 sends it), or on an empty text part when no text follows. Tool calls are whole
-``functionCall`` parts, with the call's ``signature`` as ``thoughtSignature``.
+``functionCall`` parts, with the call's ``signature`` as ``thoughtSignature``; a call whose
+``raw_arguments`` are not JSON sends them as a string in ``args`` (a malformed call).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
     if signature:
         steps.append([{"text": "", "thoughtSignature": signature}])
     for call in reply.tool_calls:
-        args = dict(call.arguments) or (json.loads(call.raw_arguments) if call.raw_arguments else {})
+        args = _arguments(call)
         function: dict[str, Any] = {"name": call.name, "args": args}
         if call.id:
             function["id"] = call.id
@@ -154,3 +155,13 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
         finish = FINISH.get(reply.finish_reason, reply.finish_reason)
         out.append(event(total_steps - 1, [{"text": ""}], finish))
     return out
+
+
+def _arguments(call: Any) -> Any:
+    """The call's arguments as an object; arguments that are not JSON go as their raw text (a malformed call)."""
+    if call.arguments or not call.raw_arguments:
+        return dict(call.arguments)
+    try:
+        return json.loads(call.raw_arguments)
+    except ValueError:
+        return call.raw_arguments

@@ -1,7 +1,8 @@
 """Ollama's native ``/api/chat`` as the fake server speaks it: NDJSON ending in a ``done`` line.
 
 Each line is a compact JSON object and a ``\\n``; thinking comes in ``message.thinking``, text
-in ``message.content``, tool calls whole in one line's ``message.tool_calls``; the last line has
+in ``message.content``, tool calls whole in one line's ``message.tool_calls`` (arguments that
+are not JSON go as their raw text, as some models send them); the last line has
 ``"done": true``, ``done_reason`` and the token counts (``Reply.truncate`` leaves it out). An
 in-band error is an ``{"error": "..."}`` line.
 """
@@ -92,7 +93,7 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
     if reply.tool_calls:
         calls = []
         for index, call in enumerate(reply.tool_calls):
-            args = dict(call.arguments) or (json.loads(call.raw_arguments) if call.raw_arguments else {})
+            args = _arguments(call)
             wire: dict[str, Any] = {"function": {"index": index, "name": call.name, "arguments": args}}
             if call.id:
                 wire = {"id": call.id, **wire}
@@ -111,3 +112,13 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
             final["eval_duration"] = 456789012
         out.append(chunk({}, **final))
     return out
+
+
+def _arguments(call: Any) -> Any:
+    """The call's arguments as an object; arguments that are not JSON go as their raw text (a malformed call)."""
+    if call.arguments or not call.raw_arguments:
+        return dict(call.arguments)
+    try:
+        return json.loads(call.raw_arguments)
+    except ValueError:
+        return call.raw_arguments
