@@ -125,19 +125,28 @@ class Accumulator:
         self._run = []
         self._run_kind = None
 
+    def _bad(self, event: Event, what: str) -> StreamError:
+        return StreamError(f"a {event.type} event must carry {what}, got {type(event.text if what == 'text' else event.data).__name__}", provider=self.provider)
+
     def _content(self, event: Event) -> None:
+        if type(event.text) is not str:  # a malformed event must not reach on_content or the join
+            raise self._bad(event, "text")
         if self._run_kind is not TextPart:
             self._flush()
             self._run_kind = TextPart
         self._run.append(event.text)
 
     def _thinking(self, event: Event) -> None:
+        if type(event.text) is not str:
+            raise self._bad(event, "text")
         if self._run_kind is not ThinkingPart:
             self._flush()
             self._run_kind = ThinkingPart
         self._run.append(event.text)
 
     def _signature(self, event: Event) -> None:
+        if type(event.text) is not str:
+            raise self._bad(event, "text")
         if self._run_kind is ThinkingPart:
             self._flush()
         last = self._parts[-1] if self._parts else None
@@ -155,6 +164,8 @@ class Accumulator:
 
     def _tool_delta(self, event: Event) -> None:
         key, call_id, name, fragment = event.data
+        if not all(v is None or type(v) is str for v in (call_id, name, fragment)):
+            raise StreamError("a tool_call_delta event must carry strings (id, name, arguments)", provider=self.provider)
         call = self._pending.get(key)
         if call is None:
             self._flush()
@@ -188,13 +199,20 @@ class Accumulator:
             self.messages.append(Message.tool([result]))
 
     def _usage(self, event: Event) -> None:
-        self.usage = event.data
+        usage = event.data
+        if not isinstance(usage, Usage) or not all(type(n) is int for n in attrs.astuple(usage)):
+            raise self._bad(event, "a Usage of ints")
+        self.usage = usage
 
     def _stop(self, event: Event) -> None:
+        if type(event.text) is not str:
+            raise self._bad(event, "text")
         self.finish_reason = event.text
 
     def _meta(self, event: Event) -> None:
         data = event.data
+        if not isinstance(data, dict) or not all(type(data.get(k) or "") is str for k in ("model", "request_id")):
+            raise self._bad(event, "a dict of strings")
         self.model = data.get("model") or self.model
         self.request_id = data.get("request_id") or self.request_id
 

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +26,7 @@ import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.util.connection
 
 from ._cancel import CancelToken
 from .errors import (
@@ -65,8 +67,8 @@ class Request:
 # --- cancellation hooks: connections register themselves with the stream's token ---------------
 
 
-def _abort_connection(conn: urllib3.connection.HTTPConnection) -> None:
-    sock = conn.sock
+def _abort_connection(conn: urllib3.connection.HTTPConnection, connecting: Sequence[socket.socket] = ()) -> None:
+    sock = conn.sock if conn.sock is not None else (connecting[0] if connecting else None)
     if sock is not None:
         try:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
@@ -74,15 +76,66 @@ def _abort_connection(conn: urllib3.connection.HTTPConnection) -> None:
             pass
 
 
+def _connect(conn: Any, connecting: list[socket.socket], token: CancelToken) -> socket.socket:
+    """Open ``conn``'s socket as urllib3's ``create_connection`` does, but show each socket to
+    ``connecting`` before it connects, so a cancel (or the total timeout) can shut it down."""
+    host = conn._dns_host.strip("[]")
+    try:
+        found = socket.getaddrinfo(host, conn.port, urllib3.util.connection.allowed_gai_family(), socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise urllib3.exceptions.NameResolutionError(conn.host, conn, exc) from exc
+    error: OSError = OSError("getaddrinfo returned no address")
+    for family, kind, proto, _, address in found:
+        sock = socket.socket(family, kind, proto)
+        connecting[:] = [sock]
+        try:
+            for option in conn.socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(conn.timeout)
+            if conn.source_address:
+                sock.bind(conn.source_address)
+            if token.reason is not None:
+                raise OSError("the stream was cancelled")
+            sock.connect(address)
+            sys.audit("http.client.connect", conn, conn.host, conn.port)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+            if token.reason is not None:
+                break
+    if isinstance(error, socket.timeout):
+        message = f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+        raise urllib3.exceptions.ConnectTimeoutError(conn, message) from error
+    raise urllib3.exceptions.NewConnectionError(conn, f"Failed to establish a new connection: {error}") from error
+
+
 class _Attach:
-    """Mixin: on each request, hand the stream's token a way to abort this connection."""
+    """Mixin: hand the stream's token a way to abort this connection, from its connect on."""
 
     sock: Any
+
+    def _new_conn(self) -> socket.socket:
+        token: CancelToken | None = getattr(_local, "token", None)
+        if token is None:
+            return super()._new_conn()  # type: ignore[misc,no-any-return]
+        # Attached before connect(): a cancel or the total timeout shuts the socket down at once
+        # instead of waiting out the connect timeout (urllib3 shows the socket to no one earlier).
+        connecting: list[socket.socket] = []
+        abort = functools.partial(_abort_connection, self, connecting)  # type: ignore[arg-type]
+        token.attach(abort)
+        try:
+            sock = _connect(self, connecting, token)
+        except BaseException:
+            token.detach(abort)
+            raise
+        _local.abort = abort
+        return sock
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         result = super().request(*args, **kwargs)  # type: ignore[misc]
         token: CancelToken | None = getattr(_local, "token", None)
-        if token is not None:
+        if token is not None and getattr(_local, "abort", None) is None:  # a pooled connection
             # Attached once the request is sent: from here on the socket exists, and a cancel
             # that came earlier aborts it at once (attach runs the abort when already cancelled).
             abort = _local.abort = functools.partial(_abort_connection, self)  # type: ignore[arg-type]
@@ -307,7 +360,8 @@ class Transport:
                 provider=self.provider,
             )
         if connecting:
-            if "NameResolution" in why or "Name or service not known" in why or "getaddrinfo" in why:
+            resolving = any(isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in _chain(exc))
+            if resolving or "NameResolution" in why or "Name or service not known" in why or "getaddrinfo" in why:
                 return APIConnectionError(f"cannot resolve host {host!r}: {why}", provider=self.provider)
             if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
                 return APIConnectionError(f"invalid URL {url!r}: {why}", provider=self.provider)
@@ -315,17 +369,17 @@ class Transport:
         return APIConnectionError(f"the connection to {where} dropped mid-stream: {why}", provider=self.provider)
 
 
-def _innermost(exc: BaseException) -> str:
-    """The most specific message in an exception chain (urllib3 wraps errors several deep)."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it wraps, the most specific last (urllib3 wraps errors several deep)."""
     seen: set[int] = set()
-    best = exc
+    found: list[BaseException] = []
     stack: list[BaseException] = [exc]
     while stack:
         cur = stack.pop()
         if id(cur) in seen:
             continue
         seen.add(id(cur))
-        best = cur
+        found.append(cur)
         for arg in getattr(cur, "args", ()):
             if isinstance(arg, BaseException):
                 stack.append(arg)
@@ -334,6 +388,12 @@ def _innermost(exc: BaseException) -> str:
             stack.append(reason)
         if cur.__cause__ is not None:
             stack.append(cur.__cause__)
+    return found
+
+
+def _innermost(exc: BaseException) -> str:
+    """The most specific message in an exception chain."""
+    best = _chain(exc)[-1]
     text = str(best) or type(best).__name__
     text = re.sub(r"<urllib3\.[^>]*>: ", "", text)
     return text if len(text) <= 300 else text[:297] + "..."
@@ -385,6 +445,8 @@ def parse_error(payload: Any) -> tuple[str | None, str | None, int | None, float
     if not isinstance(kind, str) or kind == "error":
         kind = None
     kind = kind or err.get("status") or (code if isinstance(code, str) else None)
+    if not isinstance(kind, str):  # a malformed body: a list or object where a name belongs
+        kind = None
     hint = None
     for detail in err.get("details") or ():
         if isinstance(detail, dict) and "retryDelay" in detail:

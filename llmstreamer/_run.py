@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
-from .errors import CallbackError, IncompleteStreamError, LLMStreamError, StreamCancelled, StreamError
+from .errors import (
+    APIConnectionError,
+    CallbackError,
+    IncompleteStreamError,
+    LLMStreamError,
+    StreamCancelled,
+    StreamError,
+)
 from .models import Event, Message, Response
 
 if TYPE_CHECKING:
@@ -67,10 +74,22 @@ class Run:
             token.stop_deadline()
 
     def _complete(self, err: LLMStreamError, provider: str) -> None:
+        self._redact(err)
         if err.provider is None:
             err.provider = provider
         if err.partial is None:
             err.partial = self.partial(err)
+
+    def _redact(self, err: LLMStreamError) -> None:
+        """Keys never appear in an error: an in-band error event can echo the key back."""
+        secret = getattr(getattr(self.streamer, "_api_key", None), "value", None)
+        if not secret:
+            return
+        for name in ("message", "body"):
+            value = getattr(err, name, None)
+            if isinstance(value, str) and secret in value:
+                setattr(err, name, value.replace(secret, "***"))
+        err.args = tuple(a.replace(secret, "***") if isinstance(a, str) else a for a in err.args)
 
     def _rounds(self, history: list[Message]) -> Generator[Event, None, str]:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.
@@ -131,6 +150,12 @@ class Run:
                     )
                 break
             except LLMStreamError as err:
+                self._redact(err)  # before on_retry sees it
+                if acc.done and token.reason is None and isinstance(err, APIConnectionError):
+                    # The terminal event had arrived: a drop, reset or stall while waiting for
+                    # the end of the body does not make a whole answer an error.
+                    log.debug("%s: %s after the terminal event; the answer is whole", streamer.provider, type(err).__name__)
+                    break
                 if self.delivered or token.reason is not None or not policy.should_retry(err, attempt):
                     raise
                 delay = policy.delay(attempt, err)

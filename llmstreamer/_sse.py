@@ -29,13 +29,14 @@ class SSEParser:
             of holding an unbounded amount of memory. None (the default) sets no limit.
     """
 
-    __slots__ = ("_data", "_event", "_max", "_skip_lf", "_started", "_tail", "_tail_len", "last_id", "retry")
+    __slots__ = ("_data", "_event", "_max", "_size", "_skip_lf", "_started", "_tail", "_tail_len", "last_id", "retry")
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         self._tail: list[bytes] = []
         self._tail_len = 0
         self._skip_lf = False
         self._data: str | list[str] | None = None
+        self._size = 0  # characters of data in the event being read
         self._event = ""
         self._started = False
         self._max = max_event_bytes
@@ -44,7 +45,7 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[Item]:
         """Take the next bytes of the stream and return the events they complete."""
-        if self._skip_lf:
+        if self._skip_lf and chunk:  # an empty read between a CR and its LF keeps the LF pending
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
@@ -112,12 +113,16 @@ class SSEParser:
         data = self._data
         if data is None:
             self._data = value
-        elif type(data) is list:
+            self._size = len(value)
+            return
+        if type(data) is list:
             data.append(value)
-            if self._max is not None and sum(map(len, data)) > self._max:
-                self._too_big()
         else:
             self._data = [data, value]  # type: ignore[list-item]
+        # a running total: summing the lines on each append went quadratic on many-line events
+        self._size += len(value)
+        if self._max is not None and self._size > self._max:
+            self._too_big()
 
     def _too_big(self) -> None:
         self._tail = []

@@ -337,17 +337,21 @@ class HTTPStreamer(Streamer):
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
-            decode = self._decoder()
-            framer = SSEParser(self.max_event_bytes) if self.framing == "sse" else NDJSONParser(self.max_event_bytes)
-            feed = framer.feed
-            for chunk in transport.body(resp, token, self.timeout):
-                for name, data, _ in feed(chunk):
-                    yield from decode(name, data)
-            for name, data, _ in framer.close():
-                yield from decode(name, data)
+            yield from self._decode(transport.body(resp, token, self.timeout))
             reuse = True
         finally:
             transport.release(resp, token, reuse=reuse)
+
+    def _decode(self, chunks: Iterable[bytes]) -> Iterator[Event]:
+        """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events."""
+        decode = self._decoder()
+        framer = SSEParser(self.max_event_bytes) if self.framing == "sse" else NDJSONParser(self.max_event_bytes)
+        feed = framer.feed
+        for chunk in chunks:
+            for name, data, _ in feed(chunk):
+                yield from decode(name, data)
+        for name, data, _ in framer.close():
+            yield from decode(name, data)
 
     def _get_json(self, path: str, headers: Mapping[str, str]) -> Any:
         """GET ``base_url + path`` and decode its JSON (for `list_models`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -29,6 +30,28 @@ def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.endswith("_API_KEY") or name in _ENV:
             monkeypatch.delenv(name, raising=False)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """getaddrinfo that answers loopback names and fails every other name locally."""
+    name = host.decode() if isinstance(host, bytes) else str(host or "")
+    if name in _LOOPBACK_NAMES or name.startswith("127.") or not name:
+        return _real_getaddrinfo(host, *args, **kwargs)
+    raise socket.gaierror(socket.EAI_NONAME, f"{name}: not resolved (the test suite allows no DNS traffic)")
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may send a DNS query: names other than loopback fail at once, like an unknown host.
+
+    The resolver would otherwise ask the machine's DNS server even for reserved names such as
+    ``*.invalid``; the tests need the failure, not the traffic.
+    """
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_only)
 
 
 @pytest.fixture

@@ -57,6 +57,8 @@ class Reply:
         bom: Start the body with a UTF-8 BOM.
         writes: ``whole`` (one write), ``event`` (one write per event) or ``byte``.
         delay: Seconds to wait between writes.
+        trickle: Write the first this many body bytes one byte at a time (``delay`` apart),
+            then the rest in one write: a slow server without a slow test.
         comments: Send a keep-alive comment before every event.
         stall_after: Stop writing after this many events and hold the connection open until
             the client goes away (at most ``stall_for`` seconds).
@@ -87,6 +89,7 @@ class Reply:
     bom: bool = False
     writes: str = attrs.field(default="event", validator=attrs.validators.in_(_WRITES))
     delay: float = 0.0
+    trickle: int | None = None
     comments: bool = False
     stall_after: int | None = None
     stall_for: float = 30.0

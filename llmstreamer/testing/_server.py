@@ -7,6 +7,7 @@ import json
 import select
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -52,6 +53,14 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         owner = self.server.owner
+        if owner.tls is not None:
+            try:  # the handshake runs here, on the connection's thread, bounded
+                sock.settimeout(5)
+                sock = owner.tls.wrap_socket(sock, server_side=True)
+                sock.settimeout(None)
+            except OSError:  # the client refused our certificate, or went away
+                sock.close()
+                return
         owner._opened(sock)
         reader = sock.makefile("rb")
         try:
@@ -82,6 +91,9 @@ class _Handler(socketserver.BaseRequestHandler):
 class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    # socketserver's default backlog of 5 resets (or drops) connections when many clients
+    # connect at once: a test of 200 concurrent streams would fail on the server, not the client.
+    request_queue_size = 512
     owner: FakeLLMServer
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -169,7 +181,11 @@ def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threa
         events = events[: reply.disconnect_after]
     sent = 0
     limit = reply.disconnect_at
-    for number, data in enumerate(_writes(events, reply.writes)):
+    writes = _writes(events, reply.writes)
+    if reply.trickle is not None:
+        body = b"".join(writes)
+        writes = [body[i : i + 1] for i in range(min(reply.trickle, len(body)))] + [body[reply.trickle :]]
+    for number, data in enumerate(writes):
         if reply.delay and number and stopping.wait(reply.delay):
             return False
         if limit is not None and sent + len(data) > limit:
@@ -238,6 +254,13 @@ class FakeLLMServer:
     queued), rendered in the format of the provider that asked (chosen by the URL path), and
     records every request so tests can assert on what was sent.
 
+    Args:
+        default: The reply when none is queued.
+        host: The address to listen on (loopback).
+        port: The port (0: any free one).
+        tls: Serve HTTPS with this server-side ``ssl.SSLContext`` (a test CA's certificate for
+            127.0.0.1, say); ``url`` then starts with ``https://``.
+
     Example::
 
         with FakeLLMServer() as server:
@@ -247,8 +270,16 @@ class FakeLLMServer:
             assert server.requests[0].json["model"] == "gpt-4o-mini"
     """
 
-    def __init__(self, *, default: ReplySource | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        default: ReplySource | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.default: ReplySource = default if default is not None else Reply(text="Hello from the fake server.")
+        self.tls = tls
         self.requests: list[RecordedRequest] = []
         self._queue: list[ReplySource] = []
         self._lock = threading.RLock()  # re-entrant: wait_for predicates may read open_connections
@@ -288,8 +319,8 @@ class FakeLLMServer:
 
     @property
     def url(self) -> str:
-        """The server's root URL."""
-        return f"http://{self.host}:{self.port}"
+        """The server's root URL (``https://`` when it serves TLS)."""
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
     def base_url(self, flavor: str = "openai") -> str:
         """The ``base_url`` to give a streamer of this provider (its wire format is chosen by it)."""

@@ -1,0 +1,139 @@
+"""Key hygiene on every HTTP provider: never in repr, str, logs, errors, URLs, CLI JSON or web events.
+
+``tests/test_security.py`` pins the basics for OpenAI and Anthropic; this file runs them on
+every provider and adds the paths that are easy to forget: an in-band error event or a retried
+error that echoes the key, log records of every logger (urllib3 included) at every level, the
+command line's ``--json`` output and the web bridge's ``error`` event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmstreamer import LLMStreamError, RetryPolicy
+from llmstreamer.testing import FakeLLMServer, Reply
+
+from ..conftest import Recorder
+from .conftest import CREDENTIAL, HI, KEY, TEXT, make, stream
+
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = {"type": "invalid_request_error", "message": f"Incorrect API key provided: {KEY}", "error": f"bad key {KEY}"}
+
+
+def no_key(*texts: object) -> None:
+    """Assert the key appears in none of ``texts`` (each rendered with str and repr)."""
+    for text in texts:
+        assert KEY not in str(text) and KEY not in repr(text)
+
+
+def test_key_not_in_repr_str_or_attributes(flavor: str, server: FakeLLMServer) -> None:
+    """A streamer's repr, str and every attribute's repr hide the key."""
+    with make(flavor, server.base_url(flavor)) as s:
+        no_key(s, *vars(s).values())
+
+
+def test_key_from_the_environment_is_hidden_and_sent(flavor: str, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key read from the provider's environment variable is hidden the same way, and still sent."""
+    s = make(flavor, server.base_url(flavor))
+    variable = s.api_key_env[0]
+    s.close()
+    monkeypatch.setenv(variable, KEY)
+    with make(flavor, server.base_url(flavor), api_key=None) as s:
+        no_key(s, *vars(s).values())
+        s.chat(HI)
+    assert KEY in server.requests[0].headers[CREDENTIAL[flavor]]
+
+
+def test_key_in_no_log_record_error_or_url(flavor: str, server: FakeLLMServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Across a success, an HTTP error and an in-band error that echo the key, no log record of any
+    logger at any level, no error text or attribute, and no URL holds it."""
+    server.add(
+        Reply(text=TEXT),
+        Reply(status=401, body={"error": {"type": "invalid_api_key", "message": f"Incorrect API key provided: {KEY}"}}),
+        Reply(text=["partial"], error=ECHO),
+    )
+    errors = []
+    with caplog.at_level(logging.DEBUG), make(flavor, server.base_url(flavor)) as s:
+        s.chat(HI)
+        for _ in range(2):
+            with pytest.raises(LLMStreamError) as info:
+                s.chat(HI)
+            errors.append(info.value)
+        s.list_models()
+    assert {r.name.split(".")[0] for r in caplog.records} >= {"urllib3"}  # DEBUG reached every library
+    for record in caplog.records:
+        no_key(record.getMessage(), record.args, record.exc_text)
+    for error in errors:
+        no_key(error, error.message, error.args, vars(error))
+    assert all(KEY not in r.path for r in server.requests)  # Gemini sends its key in a header
+    assert all(KEY in r.headers[CREDENTIAL[flavor]] for r in server.requests)
+
+
+def test_retried_error_that_echoes_the_key(flavor: str, server: FakeLLMServer) -> None:
+    """An echoed key is gone from the error on_retry gets, as from the one on_error gets."""
+    echo = {"type": "overloaded_error", "message": f"overloaded for {KEY}", "error": f"server busy {KEY}"}
+    server.add(Reply(error=echo, text=()), Reply(error=echo, text=()))
+    seen: list[LLMStreamError] = []
+
+    class Spy(Recorder):
+        def on_retry(self, error: LLMStreamError, attempt: int, delay: float) -> None:
+            seen.append(error)
+            super().on_retry(error, attempt, delay)
+
+    recorder = Spy()
+    with make(flavor, server.base_url(flavor), retry=RetryPolicy(retries=1, initial_delay=0.001, jitter=0)) as s:
+        stream(s, recorder)
+    # Mistral's and Ollama's wires carry this in-band error as an unmapped StreamError: not retried
+    assert len(seen) == (0 if flavor in ("mistral", "ollama") else 1) and recorder.error is not None
+    for error in [*seen, recorder.error]:
+        no_key(error, error.message, vars(error))
+
+
+# --- the command line and the web bridge ---------------------------------------------------------
+
+# provider -> the environment variable that points it at the fake server
+_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GEMINI_BASE_URL", "ollama": "OLLAMA_HOST"}
+
+
+@pytest.mark.parametrize("provider", sorted(_BASE_URL_ENV))
+def test_cli_json_output_never_holds_the_key(provider: str, server: FakeLLMServer) -> None:
+    """`llmstreamer chat --json` reports an error that echoed the key without the key, on stdout and stderr."""
+    server.add(Reply(text=["partial"], error=ECHO))
+    probe = make(provider, server.base_url(provider))
+    key_env = probe.api_key_env[0]
+    probe.close()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update({key_env: KEY, _BASE_URL_ENV[provider]: server.base_url(provider)})
+    done = subprocess.run(
+        [sys.executable, "-m", "llmstreamer", "chat", "--json", "-m", f"{provider}:some-model", "Hi"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and events[-1]["type"] == "error", (done.stdout, done.stderr)
+    assert "***" in events[-1]["message"]
+    no_key(done.stdout, done.stderr)
+    assert KEY in server.requests[0].headers[CREDENTIAL[provider]]
+
+
+def test_web_error_event_never_holds_the_key(flavor: str, server: FakeLLMServer) -> None:
+    """The web bridge's SSE ``error`` event for an error that echoed the key does not hold the key."""
+    from llmstreamer.web import sse_stream
+
+    server.add(Reply(text=["partial"], error=ECHO))
+    with make(flavor, server.base_url(flavor)) as s:
+        body = b"".join(sse_stream(s, HI, keepalive=None)).decode()
+    assert "event: error" in body
+    no_key(body)
