@@ -82,14 +82,12 @@ class Run:
 
     def _redact(self, err: LLMStreamError) -> None:
         """Keys never appear in an error: an in-band error event can echo the key back."""
-        secret = getattr(getattr(self.streamer, "_api_key", None), "value", None)
-        if not secret:
-            return
+        secret = self.streamer._api_key
         for name in ("message", "body"):
             value = getattr(err, name, None)
-            if isinstance(value, str) and secret in value:
-                setattr(err, name, value.replace(secret, "***"))
-        err.args = tuple(a.replace(secret, "***") if isinstance(a, str) else a for a in err.args)
+            if isinstance(value, str):
+                setattr(err, name, secret.redact(value))
+        err.args = tuple(secret.redact(a) if isinstance(a, str) else a for a in err.args)
 
     def _rounds(self, history: list[Message]) -> Generator[Event, None, str]:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.

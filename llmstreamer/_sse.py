@@ -14,6 +14,7 @@ from .errors import StreamError
 __all__ = ["NDJSONParser", "SSEParser"]
 
 Item = tuple[str, str, str]  # (event_type, data, last_event_id)
+_BLANK = [""]
 
 
 class SSEParser:
@@ -61,14 +62,14 @@ class SSEParser:
                     self._too_big()
             return []
         if self._tail:
-            self._tail.append(chunk[:end])
+            self._tail.append(chunk[: end + 1])
             block = b"".join(self._tail)
             self._tail = []
             self._tail_len = 0
-            if self._max is not None and len(block) > self._max and block.find(b"\n") < 0:
+            if self._max is not None and len(block) > self._max and block.find(b"\n") == len(block) - 1:
                 self._too_big()
         else:
-            block = chunk[:end]
+            block = chunk if end + 1 == len(chunk) else chunk[: end + 1]
         if end + 1 < len(chunk):
             rest = chunk[end + 1 :]
             self._tail.append(rest)
@@ -78,10 +79,37 @@ class SSEParser:
             self._started = True
             if text[:1] == "\ufeff":
                 text = text[1:]
-        return self._lines(text.split("\n"))
+        return self._blocks(text)
 
-    def _lines(self, lines: list[str]) -> list[Item]:
+    def _blocks(self, text: str) -> list[Item]:
+        """Events from complete lines (``text`` ends with LF), taking common shapes quickly.
+
+        Splitting at blank lines gives whole events; one that is a single ``data: `` line (the
+        OpenAI shape) or ``event: `` + ``data: `` (the Anthropic shape), starting with nothing
+        pending, is taken as is. Anything else goes through the line-by-line rules. The last
+        piece has no blank line after it yet: its lines are read but not dispatched.
+        """
         events: list[Item] = []
+        parts = text.split("\n\n")
+        last = parts.pop()
+        lines = self._lines
+        for part in parts:
+            if self._data is None and not self._event:
+                if part[:6] == "data: " and "\n" not in part:
+                    events.append(("message", part[6:], self.last_id))
+                    continue
+                if part[:7] == "event: ":
+                    nl = part.find("\n")
+                    if part[nl + 1 : nl + 7] == "data: " and part.find("\n", nl + 1) < 0 and nl > 7:
+                        events.append((part[7:nl], part[nl + 7 :], self.last_id))
+                        continue
+            lines(part.split("\n"), events)
+            lines(_BLANK, events)
+        if last:
+            lines(last[:-1].split("\n"), events)
+        return events
+
+    def _lines(self, lines: list[str], events: list[Item]) -> None:
         for line in lines:
             if not line:
                 data = self._data
@@ -107,7 +135,6 @@ class SSEParser:
                         self.last_id = value
                 elif name == "retry" and value.isascii() and value.isdigit():
                     self.retry = int(value)
-        return events
 
     def _add_data(self, value: str) -> None:
         data = self._data

@@ -20,6 +20,7 @@ from . import _run
 from ._cancel import CancelToken
 from ._http import Request, Transport, request_id_of
 from ._options import Options, coerce_messages, make_options
+from ._secret import Secret
 from ._sse import NDJSONParser, SSEParser
 from .callbacks import resolve
 from .errors import ConfigurationError, LLMStreamError, StreamError
@@ -29,23 +30,6 @@ from .retry import RetryPolicy, Timeout
 __all__ = ["HTTPStreamer", "StreamHandle", "Streamer"]
 
 _thread_ids = itertools.count(1)
-
-
-class _Secret:
-    """A string that never shows itself in a repr, str or log record."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "'***'" if self.value else "None"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
 
 
 class StreamHandle:
@@ -162,7 +146,7 @@ class Streamer:
         if self.requires_key and not api_key:
             names = " or ".join(self.api_key_env) or "an API key"
             raise ConfigurationError(f"no API key for {self.provider}: pass api_key=... or set {names}")
-        self._api_key = _Secret(api_key)
+        self._api_key = Secret(api_key)
         url = base_url or (os.environ.get(self.base_url_env) if self.base_url_env else None) or self.default_base_url
         self.base_url = (url or "").rstrip("/")
         self.timeout = Timeout.of(timeout)
@@ -299,7 +283,7 @@ class HTTPStreamer(Streamer):
             provider=self.provider,
             pool_size=self.pool_size,
             verify=self.verify,
-            secrets=[self._api_key.value or ""],
+            secret=self._api_key,
         )
 
     def close(self) -> None:
@@ -376,8 +360,18 @@ def _is_json(content_type: str) -> bool:
     return mime == "application/json" or mime.endswith("+json")
 
 
+# The C scanner itself: json.loads adds two regex calls per document around it.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 def loads(data: str, provider: str) -> Any:
     """Decode one wire event's JSON, or raise `StreamError` quoting its start."""
+    try:
+        value, end = _scan(data, 0)
+        if end == len(data):
+            return value
+    except (StopIteration, ValueError):
+        pass  # leading or trailing whitespace, or an error: json.loads says which
     try:
         return json.loads(data)
     except ValueError:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
+from ._secret import Secret
 from .callbacks import StreamCallbacks, resolve
 from .errors import APIStatusError, CallbackError, ConfigurationError, LLMStreamError
 from .models import Message, Response, ToolCall, ToolResult, Usage
@@ -90,17 +91,15 @@ def _response_json(response: Response) -> dict[str, Any]:
     }
 
 
-def _error_json(error: LLMStreamError, secret: str | None) -> dict[str, Any]:
-    message = error.message
-    if secret and secret in message:  # the transport already redacts; never trust one layer
-        message = message.replace(secret, "***")
+def _error_json(error: LLMStreamError, secret: Secret) -> dict[str, Any]:
+    message = secret.redact(error.message)  # the engine already redacts; never trust one layer
     out: dict[str, Any] = {"error": type(error).__name__, "message": message, "provider": error.provider}
     if isinstance(error, APIStatusError):
         out["status_code"] = error.status_code
     return out
 
 
-def _payload(kind: str, value: Any, secret: str | None) -> dict[str, Any]:
+def _payload(kind: str, value: Any, secret: Secret) -> dict[str, Any]:
     if kind == "content" or kind == "thinking":
         return {"text": value}
     if kind == "done":
@@ -122,9 +121,8 @@ def _dumps(payload: Mapping[str, Any]) -> str:
     return text
 
 
-def _secret_of(streamer: Streamer) -> str | None:
-    secret = getattr(streamer, "_api_key", None)
-    return getattr(secret, "value", None)
+def _secret_of(streamer: Streamer) -> Secret:
+    return getattr(streamer, "_api_key", None) or Secret(None)
 
 
 # --- the pump: a stream on its worker thread, its events handed over through a queue ------------

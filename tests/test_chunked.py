@@ -1,0 +1,119 @@
+"""The chunked-body reader: extensions, trailers, any split, truncation, and connection reuse."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Iterator
+
+import pytest
+
+from llmstreamer import APIConnectionError, Message, OpenAIStreamer
+
+EVENTS = [b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}],"model":"m"}\n\n' % w for w in (b"one", b" two", b" three")]
+DONE = b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+
+
+def chunk(data: bytes, extension: bytes = b"") -> bytes:
+    return b"%x%s\r\n%s\r\n" % (len(data), extension, data)
+
+
+class RawServer:
+    """A one-purpose HTTP/1.1 server that writes a given body, cut into given pieces, per request."""
+
+    def __init__(self, pieces: list[bytes], *, close: bool = False) -> None:
+        self.pieces = pieces
+        self.close_after = close
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, name="raw-chunked-server", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            with conn, conn.makefile("rb") as reader:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while self._answer(conn, reader):
+                    pass
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def _answer(self, conn: socket.socket, reader: object) -> bool:
+        length = 0
+        while True:
+            line = reader.readline()  # type: ignore[attr-defined]
+            if not line:
+                return False
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+            if line == b"\r\n":
+                break
+        reader.read(length)  # type: ignore[attr-defined]
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in self.pieces:
+                conn.sendall(piece)
+        except OSError:
+            return False
+        return not self.close_after
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[object]:
+    servers: list[RawServer] = []
+
+    def start(pieces: list[bytes], close: bool = False) -> tuple[OpenAIStreamer, RawServer]:
+        server = RawServer(pieces, close=close)
+        servers.append(server)
+        return OpenAIStreamer(api_key="k", base_url=f"http://127.0.0.1:{server.port}/v1", retry=0), server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+BODY = b"".join([chunk(EVENTS[0], b";name=value"), chunk(EVENTS[1] + EVENTS[2]), chunk(DONE), b"0;last\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n"])
+
+
+def test_extensions_and_trailers(serve: object) -> None:
+    """Chunk extensions are ignored and trailer fields are consumed; the text is exact."""
+    s, _ = serve([BODY])  # type: ignore[operator]
+    assert s.chat([Message.user("Hi")]).text == "one two three"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
+def test_any_split_of_the_framing(serve: object, size: int) -> None:
+    """Size lines, CRLFs, payloads and the trailer split anywhere across writes still give the exact text."""
+    s, _ = serve([BODY[i : i + size] for i in range(0, len(BODY), size)])  # type: ignore[operator]
+    assert s.chat([Message.user("Hi")]).text == "one two three"
+
+
+def test_connection_is_reused_after_a_chunked_body(serve: object) -> None:
+    """After the last chunk and its trailer, the connection goes back to the pool and is reused."""
+    s, server = serve([BODY])  # type: ignore[operator]
+    for _ in range(5):
+        assert s.chat([Message.user("Hi")]).text == "one two three"
+    assert server.accepted == 1
+
+
+def test_eof_inside_the_framing_is_a_dropped_connection(serve: object) -> None:
+    """A body that ends inside the chunk framing is a dropped connection, with the text so far kept."""
+    s, _ = serve([chunk(EVENTS[0]), b"5"], close=True)  # type: ignore[operator]
+    with pytest.raises(APIConnectionError, match="dropped mid-stream") as info:
+        s.chat([Message.user("Hi")])
+    assert info.value.partial is not None and info.value.partial.text == "one"
+
+
+def test_bad_size_line_is_a_dropped_connection(serve: object) -> None:
+    """A chunk size that is not hexadecimal ends the stream as a broken connection, not a crash."""
+    s, _ = serve([chunk(EVENTS[0]), b"zz\r\nxx\r\n"], close=True)  # type: ignore[operator]
+    with pytest.raises(APIConnectionError, match="bad chunk size"):
+        s.chat([Message.user("Hi")])
