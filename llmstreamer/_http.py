@@ -1,22 +1,21 @@
 """The HTTP transport: a pooled ``requests`` adapter, redirects, timeouts, error mapping, abort.
 
-This is the one place where ``requests``/``urllib3`` exceptions become llmstreamer errors. The
-body is read with ``raw.read1(65536, decode_content=True)``, which hands over whatever bytes
-have arrived without waiting to fill a buffer (``iter_content`` and ``iter_lines`` hold small
-events back on close-delimited bodies). Credential headers never follow a redirect to another
-origin, and the API key never appears in a URL, a log record or an exception message.
+This is the one place where ``requests``/``urllib3`` exceptions become llmstreamer errors. A
+chunked body is de-chunked in bulk (``_chunked``); any other body is read with
+``raw.read1(65536, decode_content=True)``. Both hand over whatever bytes have arrived without
+waiting to fill a buffer (``iter_content`` and ``iter_lines`` hold small events back on
+close-delimited bodies). Credential headers never follow a redirect to another origin, and the
+API key never appears in a URL, a log record or an exception message. The connections
+themselves, abortable by a stream's cancel token, are in ``_connection``; provider error
+payloads are read in ``_wire_errors``.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import re
 import socket
-import sys
-import threading
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -29,31 +28,25 @@ import urllib3.exceptions
 import urllib3.util.connection
 
 from ._cancel import CancelToken
+from ._chunked import READ_SIZE, chunked_reader, dechunk
+from ._connection import Adapter, local
 from ._secret import Secret
+from ._wire_errors import error_from_body
 from .errors import (
     APIConnectionError,
     APITimeoutError,
     LLMStreamError,
-    StreamError,
-    error_for_status,
-    status_for_type,
 )
-from .retry import Timeout, parse_retry_after
+from .retry import Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Request", "Transport", "error_from_body", "error_from_event"]
+__all__ = ["CREDENTIAL_HEADERS", "Request", "Transport", "origin"]
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _ERROR_BODY_LIMIT = 65536
-_EXCERPT = 500
-_READ_SIZE = 65536
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid")
-
-_local = threading.local()
-
 
 @attrs.define
 class Request:
@@ -63,123 +56,6 @@ class Request:
     url: str
     headers: dict[str, str]
     body: bytes | None = None
-
-
-# --- cancellation hooks: connections register themselves with the stream's token ---------------
-
-
-def _abort_connection(conn: urllib3.connection.HTTPConnection, connecting: Sequence[socket.socket] = ()) -> None:
-    sock = conn.sock if conn.sock is not None else (connecting[0] if connecting else None)
-    if sock is not None:
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
-def _connect(conn: Any, connecting: list[socket.socket], token: CancelToken) -> socket.socket:
-    """Open ``conn``'s socket as urllib3's ``create_connection`` does, but show each socket to
-    ``connecting`` before it connects, so a cancel (or the total timeout) can shut it down."""
-    host = conn._dns_host.strip("[]")
-    try:
-        found = socket.getaddrinfo(host, conn.port, urllib3.util.connection.allowed_gai_family(), socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise urllib3.exceptions.NameResolutionError(conn.host, conn, exc) from exc
-    error: OSError = OSError("getaddrinfo returned no address")
-    for family, kind, proto, _, address in found:
-        sock = socket.socket(family, kind, proto)
-        connecting[:] = [sock]
-        try:
-            for option in conn.socket_options or ():
-                sock.setsockopt(*option)
-            sock.settimeout(conn.timeout)
-            if conn.source_address:
-                sock.bind(conn.source_address)
-            if token.reason is not None:
-                raise OSError("the stream was cancelled")
-            sock.connect(address)
-            sys.audit("http.client.connect", conn, conn.host, conn.port)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-            if token.reason is not None:
-                break
-    if isinstance(error, socket.timeout):
-        message = f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
-        raise urllib3.exceptions.ConnectTimeoutError(conn, message) from error
-    raise urllib3.exceptions.NewConnectionError(conn, f"Failed to establish a new connection: {error}") from error
-
-
-class _Attach:
-    """Mixin: hand the stream's token a way to abort this connection, from its connect on."""
-
-    sock: Any
-
-    def _new_conn(self) -> socket.socket:
-        token: CancelToken | None = getattr(_local, "token", None)
-        if token is None:
-            return super()._new_conn()  # type: ignore[misc,no-any-return]
-        # Attached before connect(): a cancel or the total timeout shuts the socket down at once
-        # instead of waiting out the connect timeout (urllib3 shows the socket to no one earlier).
-        connecting: list[socket.socket] = []
-        abort = functools.partial(_abort_connection, self, connecting)  # type: ignore[arg-type]
-        token.attach(abort)
-        try:
-            sock = _connect(self, connecting, token)
-        except BaseException:
-            token.detach(abort)
-            raise
-        _local.abort = abort
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        result = super().request(*args, **kwargs)  # type: ignore[misc]
-        token: CancelToken | None = getattr(_local, "token", None)
-        if token is not None and getattr(_local, "abort", None) is None:  # a pooled connection
-            # Attached once the request is sent: from here on the socket exists, and a cancel
-            # that came earlier aborts it at once (attach runs the abort when already cancelled).
-            abort = _local.abort = functools.partial(_abort_connection, self)  # type: ignore[arg-type]
-            token.attach(abort)
-        return result
-
-
-class _HTTPConnection(_Attach, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Attach, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _QuietPoolMixin:
-    """A pool that closes an extra connection silently when it is full, instead of warning.
-
-    More concurrent streams than ``pool_size`` is normal for a server; keeping at most
-    ``pool_size`` idle connections is the point, and the warning would only be noise.
-    """
-
-    pool: Any
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None and self.pool is not None and self.pool.full():
-            conn.close()
-            return
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _HTTPPool(_QuietPoolMixin, urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(_QuietPoolMixin, urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _Adapter(requests.adapters.HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 # --- the transport ------------------------------------------------------------------------------
@@ -213,7 +89,7 @@ class Transport:
         self._secret = secret if secret is not None else Secret(None)
         self._proxies = dict(proxies) if proxies is not None else None
         self._proxy_cache: dict[tuple[str, str, int | None], dict[str, str]] = {}
-        self._adapter = _Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._adapter = Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
     def close(self) -> None:
         """Close every pooled connection now.
@@ -251,8 +127,8 @@ class Transport:
             prep = requests.PreparedRequest()
             prep.prepare(method=method, url=url, headers=headers, data=body)
             log.debug("%s %s", method, url)
-            _local.token = token
-            _local.abort = None
+            local.token = token
+            local.abort = None
             try:
                 resp = self._adapter.send(
                     prep,
@@ -262,13 +138,13 @@ class Transport:
                     proxies=self._proxies_for(url),
                 )
             except Exception as exc:
-                abort = _local.abort
+                abort = local.abort
                 if abort is not None:
                     token.detach(abort)
                 raise self.translate(exc, token, url, timeout, connecting=True) from None
             finally:
-                _local.token = None
-            resp._llmstreamer_abort = _local.abort  # type: ignore[attr-defined]
+                local.token = None
+            resp._llmstreamer_abort = local.abort  # type: ignore[attr-defined]
             location = resp.headers.get("location")
             if resp.status_code not in _REDIRECTS or not location:
                 return resp
@@ -293,14 +169,14 @@ class Transport:
     def body(self, resp: requests.Response, token: CancelToken, timeout: Timeout) -> Iterator[bytes]:
         """Yield the body's bytes as they arrive; transport failures become llmstreamer errors."""
         raw = resp.raw
-        fast = _chunked_reader(raw)
+        fast = chunked_reader(raw)
         try:
             if fast is not None:
-                yield from _dechunk(fast, raw)
+                yield from dechunk(fast, raw)
             else:
                 read1 = raw.read1
                 while True:
-                    data = read1(_READ_SIZE, decode_content=True)
+                    data = read1(READ_SIZE, decode_content=True)
                     if not data:
                         break
                     yield data
@@ -395,92 +271,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def _chunked_reader(raw: Any) -> Callable[[int], bytes] | None:
-    """The socket reader of a chunked, uncompressed body not yet read, else None.
-
-    http.client's ``read1`` never returns more than the current HTTP chunk, and servers flush
-    one event per chunk, so reading through urllib3 costs one trip through its whole stack per
-    event. Reading the connection's buffered reader and undoing the chunk framing here hands the
-    parser everything that has arrived in one piece. Anything unusual (compression, a body
-    already started, another http.client) takes the ordinary path.
-    """
-    inner = getattr(raw, "_fp", None)
-    fp = getattr(inner, "fp", None)
-    if (
-        not getattr(inner, "chunked", False)
-        or getattr(inner, "chunk_left", 0) is not None
-        or fp is None
-        or not hasattr(fp, "read1")
-        or raw.headers.get("content-encoding", "identity").lower() != "identity"
-    ):
-        return None
-    return fp.read1  # type: ignore[no-any-return]
-
-
-def _dechunk(read1: Callable[[int], bytes], raw: Any) -> Iterator[bytes]:
-    """Yield the payload of a chunked body read with ``read1``, one piece per read.
-
-    At the final zero-size chunk (and its trailer) the http.client response is finished the way
-    it finishes itself, so urllib3 sees a complete body and pools the connection.
-    """
-    pending = b""
-    left = 0  # > 0: payload bytes left in this chunk; < 0: bytes of its CRLF still to skip
-    while True:
-        data = read1(_READ_SIZE)
-        if not data:
-            raise urllib3.exceptions.ProtocolError("the connection closed before the end of the chunked body")
-        if pending:
-            data, pending = pending + data, b""
-        pos, size, out = 0, len(data), []
-        while pos < size:
-            if left > 0:
-                end = min(pos + left, size)
-                out.append(data[pos:end])
-                left -= end - pos
-                pos = end
-                if left == 0:
-                    left = -2
-            elif left < 0:
-                skip = min(-left, size - pos)
-                pos += skip
-                left += skip
-            else:
-                eol = data.find(b"\n", pos)
-                if eol < 0:
-                    pending = data[pos:]
-                    break
-                try:
-                    left = int(data[pos:eol].split(b";", 1)[0], 16)
-                except ValueError:
-                    raise urllib3.exceptions.ProtocolError(f"bad chunk size line {data[pos:eol][:40]!r}") from None
-                pos = eol + 1
-                if left == 0:
-                    if out:
-                        yield b"".join(out)
-                    _finish_chunked(read1, data[pos:], raw)
-                    return
-        if out:
-            yield b"".join(out) if len(out) > 1 else out[0]
-
-
-def _finish_chunked(read1: Callable[[int], bytes], rest: bytes, raw: Any) -> None:
-    """Read the trailer after the last chunk (up to its blank line), then close the body."""
-    while True:
-        start = 0
-        while True:
-            eol = rest.find(b"\n", start)
-            if eol < 0:
-                break
-            if rest[start:eol].strip() == b"":
-                raw._fp._close_conn()  # as http.client does at the end of a chunked body
-                return
-            start = eol + 1
-        more = read1(_READ_SIZE)
-        if not more:
-            raise urllib3.exceptions.ProtocolError("the connection closed inside the chunked trailer")
-        rest = rest[start:] + more
-
-
 def _innermost(exc: BaseException) -> str:
     """The most specific message in an exception chain."""
     best = _chain(exc)[-1]
@@ -489,132 +279,3 @@ def _innermost(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-# --- error bodies and in-band error events ------------------------------------------------------
-
-
-def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The provider's request id from the response headers, if any."""
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def _duration(text: Any) -> float | None:
-    """Gemini's ``retryDelay`` ("34.4s") in seconds."""
-    if isinstance(text, str) and text.endswith("s"):
-        try:
-            return float(text[:-1])
-        except ValueError:
-            return None
-    return None
-
-
-def parse_error(payload: Any) -> tuple[str | None, str | None, int | None, float | None]:
-    """Read (error type, message, numeric code, retry hint) from any provider's error JSON.
-
-    Shapes: OpenAI ``{"error": {"message", "type", "code"}}``, Anthropic ``{"type": "error",
-    "error": {"type", "message"}}``, Gemini ``{"error": {"code", "message", "status",
-    "details"}}``, Ollama ``{"error": "text"}``, vLLM/Mistral ``{"object": "error", "message",
-    "type", "code"}``.
-    """
-    if not isinstance(payload, dict):
-        return None, None, None, None
-    err = payload.get("error", payload)
-    if isinstance(err, str):
-        return None, err, None, None
-    if not isinstance(err, dict):
-        return None, None, None, None
-    message = err.get("message")
-    if message is not None and not isinstance(message, str):
-        message = json.dumps(message)
-    code = err.get("code")
-    numeric = code if isinstance(code, int) and not isinstance(code, bool) else None
-    kind = err.get("type")
-    if not isinstance(kind, str) or kind == "error":
-        kind = None
-    kind = kind or err.get("status") or (code if isinstance(code, str) else None)
-    if not isinstance(kind, str):  # a malformed body: a list or object where a name belongs
-        kind = None
-    hint = None
-    for detail in err.get("details") or ():
-        if isinstance(detail, dict) and "retryDelay" in detail:
-            hint = _duration(detail["retryDelay"])
-    return kind, message, numeric, hint
-
-
-def _equivalent_status(kind: str | None, numeric: int | None) -> int | None:
-    """The HTTP status an error type (or a numeric code in the body) stands for, if any."""
-    status = status_for_type(kind)
-    if status is None and numeric is not None and numeric >= 400:
-        status = numeric
-    return status
-
-
-def error_from_body(
-    status: int,
-    text: str,
-    headers: Mapping[str, str],
-    *,
-    provider: str,
-    redact: Any = None,
-    reason: str = "",
-) -> LLMStreamError:
-    """The error for an HTTP error response (or a 200 whose body is a JSON error)."""
-    try:
-        payload = json.loads(text) if text.strip() else None
-    except ValueError:
-        payload = None
-    kind, message, numeric, hint = parse_error(payload)
-    excerpt = " ".join(text.split())
-    if redact is not None:
-        excerpt = redact(excerpt)
-        message = redact(message) if message else message
-    excerpt = excerpt[:_EXCERPT]
-    if status < 400:
-        equivalent = _equivalent_status(kind, numeric)
-        if equivalent is None:
-            return StreamError(
-                f"expected a stream, got a {headers.get('content-type', 'non-stream')} body: {excerpt[:200]}",
-                provider=provider,
-            )
-        status = equivalent
-    cls = error_for_status(status)
-    if not message:
-        message = reason or (excerpt[:200] if payload is None and excerpt else f"HTTP {status}")
-        if payload is None and excerpt and reason:
-            message = f"{reason}: {excerpt[:200]}"
-    retry_after = parse_retry_after(headers)
-    if retry_after is None:
-        retry_after = hint
-    should = headers.get("x-should-retry", "").lower()
-    return cls(
-        message,
-        status_code=status,
-        error_type=kind,
-        body=excerpt or None,
-        request_id=request_id_of(headers) or (payload.get("request_id") if isinstance(payload, dict) else None),
-        retry_after=retry_after,
-        should_retry=True if should == "true" else False if should == "false" else None,
-        provider=provider,
-    )
-
-
-def error_from_event(payload: Any, *, provider: str, request_id: str | None = None) -> LLMStreamError:
-    """The error for an in-band error event, mapped to the class of the matching HTTP status."""
-    kind, message, numeric, hint = parse_error(payload)
-    status = _equivalent_status(kind, numeric)
-    message = message or "the provider reported an error in the stream"
-    if status is None:
-        text = f"{kind}: {message}" if kind else message
-        return StreamError(text, provider=provider)
-    return error_for_status(status)(
-        message,
-        status_code=status,
-        error_type=kind,
-        body=json.dumps(payload)[:_EXCERPT],
-        request_id=request_id,
-        retry_after=hint,
-        provider=provider,
-    )

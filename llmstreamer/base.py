@@ -18,10 +18,11 @@ import attrs
 
 from . import _run
 from ._cancel import CancelToken
-from ._http import Request, Transport, request_id_of
+from ._http import Request, Transport
 from ._options import Options, coerce_messages, make_options
 from ._secret import Secret
 from ._sse import NDJSONParser, SSEParser
+from ._wire_errors import request_id_of
 from .callbacks import resolve
 from .errors import ConfigurationError, LLMStreamError, StreamError
 from .models import Event, Message, Model, Response

@@ -18,7 +18,7 @@ from llmstreamer import (
     tool,
 )
 from llmstreamer._schema import response_schema
-from llmstreamer.providers.gemini import _gemini_schema
+from llmstreamer.providers._gemini_schema import gemini_schema as _gemini_schema
 from llmstreamer.testing import FakeLLMServer, Reply
 
 HI = [Message.user("Extract it.")]

@@ -41,8 +41,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from .._http import Request, error_from_event
+from .._http import Request
 from .._options import Options
+from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage

@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import websocket
 
-from .._http import error_from_body, origin
+from .._http import origin
+from .._wire_errors import error_from_body
 from ..errors import (
     APIConnectionError,
     APITimeoutError,

@@ -33,9 +33,10 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, ClassVar, Iterable
 
-from .._http import Request, error_from_event
+from .._http import Request
 from .._options import Options
 from .._schema import response_schema
+from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage

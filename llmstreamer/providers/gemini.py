@@ -51,12 +51,14 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 from urllib.parse import quote
 
 from .._cancel import CancelToken
-from .._http import Request, error_from_event
+from .._http import Request
 from .._options import Options
 from .._schema import response_schema
+from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, StreamError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ._gemini_schema import gemini_schema
 
 __all__ = ["GeminiStreamer"]
 
@@ -84,29 +86,6 @@ THINKING_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high
 
 # tool_choice -> functionCallingConfig.mode (a tool name is ANY with allowedFunctionNames)
 CALLING_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-
-# Schema keywords Gemini takes as they are (beyond type, nullable, enum, properties, required,
-# items and anyOf, which are converted); everything else is dropped.
-_SCHEMA_KEEP = frozenset(
-    {
-        "format",
-        "title",
-        "description",
-        "minItems",
-        "maxItems",
-        "minProperties",
-        "maxProperties",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "minimum",
-        "maximum",
-        "default",
-        "example",
-        "propertyOrdering",
-    }
-)
-_MAX_REF_DEPTH = 16
 
 _CALL_ID_PREFIX = "gemini_call_"  # ids made here; Gemini never saw them, so they are not sent back
 _MAX_PAGES = 50
@@ -203,7 +182,7 @@ class GeminiStreamer(HTTPStreamer):
             config["responseMimeType"] = "application/json"
             schema = response_schema(options.response_format)
             if schema is not None:
-                config["responseSchema"] = _gemini_schema(schema)
+                config["responseSchema"] = gemini_schema(schema)
         if config:
             body["generationConfig"] = config
         if options.tools is not None:
@@ -226,7 +205,7 @@ class GeminiStreamer(HTTPStreamer):
         if options.response_format is not None:
             schema = response_schema(options.response_format)
             if schema is not None:
-                _gemini_schema(schema)  # a schema the dialect cannot hold fails here, before sending
+                gemini_schema(schema)  # a schema the dialect cannot hold fails here, before sending
         for found in options.tools or ():
             _declaration(found)
         for message in messages:
@@ -421,75 +400,7 @@ def _declaration(tool: Any) -> dict[str, Any]:
     """A ``functionDeclaration``; a tool without parameters declares none (Gemini refuses an empty OBJECT)."""
     out: dict[str, Any] = {"name": tool.name, "description": tool.description}
     if tool.parameters.get("properties"):
-        out["parameters"] = _gemini_schema(tool.parameters)
-    return out
-
-
-def _gemini_schema(schema: Any) -> dict[str, Any]:
-    """Convert a JSON Schema to Gemini's ``Schema`` (a subset of OpenAPI 3.0); see the module docstring.
-
-    Raises:
-        ConfigurationError: a ``$ref`` that is not local, names nothing, or recurses.
-    """
-    if not isinstance(schema, dict):
-        raise ConfigurationError(f"a schema must be a dict, got {type(schema).__name__}")
-    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    return _convert(schema, defs, 0)
-
-
-def _convert(schema: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
-    if not isinstance(schema, dict):
-        return {}
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[-1]
-        if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in defs:
-            raise ConfigurationError(f"cannot resolve the schema reference {ref!r} (only local $defs are supported)")
-        if depth >= _MAX_REF_DEPTH:
-            raise ConfigurationError(f"the schema reference {ref!r} is recursive; Gemini schemas cannot recurse")
-        siblings = {k: v for k, v in schema.items() if k != "$ref"}
-        return _convert({**defs[name], **siblings}, defs, depth + 1)
-    out: dict[str, Any] = {k: v for k, v in schema.items() if k in _SCHEMA_KEEP}
-    nullable = schema.get("nullable") is True
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        nullable = nullable or "null" in kind
-        kinds = [k for k in kind if k != "null"]
-        if len(kinds) > 1:
-            out["anyOf"] = [_convert({**schema, "type": k}, defs, depth) for k in kinds]
-            kind = None
-        else:
-            kind = kinds[0] if kinds else None
-    elif kind == "null":
-        nullable, kind = True, None
-    if isinstance(kind, str):
-        out["type"] = kind.upper()
-    branches = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(branches, list):
-        kept = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-        nullable = nullable or len(kept) < len(branches)
-        if len(kept) == 1:
-            out.update(_convert(kept[0], defs, depth))
-        elif kept:
-            out["anyOf"] = [_convert(b, defs, depth) for b in kept]
-    for part in schema.get("allOf") or ():
-        out.update(_convert(part, defs, depth))
-    values = [schema["const"]] if "const" in schema else schema.get("enum")
-    if isinstance(values, list):
-        nullable = nullable or None in values
-        out["enum"] = [v if isinstance(v, str) else json.dumps(v) for v in values if v is not None]
-        if "type" not in out and "anyOf" not in out:
-            out["type"] = "STRING"
-    properties = schema.get("properties")
-    if isinstance(properties, dict):
-        out["properties"] = {name: _convert(sub, defs, depth) for name, sub in properties.items()}
-        required = [r for r in schema.get("required") or () if r in properties]
-        if required:
-            out["required"] = required
-    if isinstance(schema.get("items"), dict):
-        out["items"] = _convert(schema["items"], defs, depth)
-    if nullable:
-        out["nullable"] = True
+        out["parameters"] = gemini_schema(tool.parameters)
     return out
 
 

@@ -110,7 +110,7 @@ def test_the_engine_refuses_wrongly_typed_events(bad: Event, recorder: Recorder)
 @pytest.mark.parametrize("status", [["RESOURCE_EXHAUSTED"], {"code": 429}, 7])
 def test_an_error_body_with_a_malformed_type_is_still_an_error(status: Any) -> None:
     """An error whose ``status`` is not a string maps to a plain error instead of raising AttributeError."""
-    from llmstreamer._http import error_from_body, error_from_event
+    from llmstreamer._wire_errors import error_from_body, error_from_event
 
     payload = {"error": {"status": status, "message": "quota"}}
     assert type(error_from_event(payload, provider="gemini")) is StreamError
