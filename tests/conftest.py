@@ -118,6 +118,18 @@ def llm_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("llmstreamer-")]
 
 
+def socket_fds() -> int:
+    """How many sockets this process holds open."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` expires (bounded, for leak checks)."""
     deadline = time.monotonic() + timeout

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from llmstreamer import Message, OpenAIStreamer, StreamCallbacks
 from llmstreamer.testing import FakeLLMServer, Reply
 
-from .conftest import llm_threads, wait_until
-
-
-def socket_fds() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            continue
-    return count
+from .conftest import llm_threads, socket_fds, wait_until
 
 
 def test_sequential_and_concurrent_streams_leave_nothing_behind() -> None:

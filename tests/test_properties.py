@@ -23,23 +23,13 @@ from .conftest import Recorder
 
 HI = [Message.user("Hi")]
 PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "ollama", "deepseek")
-_CLASSES = {
-    "openai": "OpenAIStreamer",
-    "anthropic": "AnthropicStreamer",
-    "gemini": "GeminiStreamer",
-    "mistral": "MistralStreamer",
-    "ollama": "OllamaStreamer",
-}
 
 # --- any split of any valid stream gives the same callbacks --------------------------------------
 
 
 def _streamer(flavor: str) -> HTTPStreamer:
     base_url = f"http://127.0.0.1:9/{flavor}"  # never contacted: the round replays bytes
-    if flavor in _CLASSES:
-        built = getattr(llmstreamer, _CLASSES[flavor])(api_key="k-test", base_url=base_url, retry=0)
-    else:
-        built = llmstreamer.streamer(f"{flavor}:m", api_key="k-test", base_url=base_url, retry=0)
+    built = llmstreamer.streamer(f"{flavor}:m", api_key="k-test", base_url=base_url, retry=0)
     assert isinstance(built, HTTPStreamer)
     return built
 

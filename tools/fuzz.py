@@ -65,13 +65,6 @@ else:
     from llmstreamer.testing._wire import flavor_of, render
 
 PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "ollama", "deepseek")
-_CLASSES = {
-    "openai": "OpenAIStreamer",
-    "anthropic": "AnthropicStreamer",
-    "gemini": "GeminiStreamer",
-    "mistral": "MistralStreamer",
-    "ollama": "OllamaStreamer",
-}
 HI = (Message.user("Hi"),)
 
 
@@ -175,10 +168,7 @@ def fuzz_parser(kind: str, findings: Findings) -> Callable[[bytes], None]:
 
 def make_streamer(flavor: str) -> HTTPStreamer:
     base = f"http://127.0.0.1:9/{flavor}"
-    if flavor in _CLASSES:
-        built = getattr(llmstreamer, _CLASSES[flavor])(api_key="k-fuzz", base_url=base, retry=0)
-    else:
-        built = llmstreamer.streamer(f"{flavor}:m", api_key="k-fuzz", base_url=base, retry=0)
+    built = llmstreamer.streamer(f"{flavor}:m", api_key="k-fuzz", base_url=base, retry=0)
     assert isinstance(built, HTTPStreamer)
     return built
 

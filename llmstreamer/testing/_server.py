@@ -247,6 +247,19 @@ def _close(sock: socket.socket, *, reset: bool) -> None:
             pass
 
 
+def wait_on(changed: threading.Condition, predicate: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``predicate()`` holds, re-checking whenever ``changed`` is notified (and every
+    50 ms); False when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            changed.wait(min(left, 0.05))
+    return True
+
+
 class FakeLLMServer:
     """A real threaded HTTP/1.1 server on 127.0.0.1 that speaks the providers' wire formats.
 
@@ -355,14 +368,7 @@ class FakeLLMServer:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait until ``predicate()`` is true (checked on every request and connection change)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.05))
-        return True
+        return wait_on(self._changed, predicate, timeout)
 
     # --- lifetime -----------------------------------------------------------------------------
 

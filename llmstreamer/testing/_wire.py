@@ -128,3 +128,13 @@ def sse(data: Any, event: str | None = None) -> str:
     """One SSE event with ``data`` as compact JSON (or text as is)."""
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
+
+
+def call_arguments(call: Any) -> Any:
+    """The call's arguments as an object; arguments that are not JSON go as their raw text (a malformed call)."""
+    if call.arguments or not call.raw_arguments:
+        return dict(call.arguments)
+    try:
+        return json.loads(call.raw_arguments)
+    except ValueError:
+        return call.raw_arguments

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ._wire import call_arguments
+
 if TYPE_CHECKING:
     from ._reply import Reply
     from ._server import RecordedRequest
@@ -107,7 +109,7 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
     if signature:
         steps.append([{"text": "", "thoughtSignature": signature}])
     for call in reply.tool_calls:
-        args = _arguments(call)
+        args = call_arguments(call)
         function: dict[str, Any] = {"name": call.name, "args": args}
         if call.id:
             function["id"] = call.id
@@ -155,13 +157,3 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
         finish = FINISH.get(reply.finish_reason, reply.finish_reason)
         out.append(event(total_steps - 1, [{"text": ""}], finish))
     return out
-
-
-def _arguments(call: Any) -> Any:
-    """The call's arguments as an object; arguments that are not JSON go as their raw text (a malformed call)."""
-    if call.arguments or not call.raw_arguments:
-        return dict(call.arguments)
-    try:
-        return json.loads(call.raw_arguments)
-    except ValueError:
-        return call.raw_arguments

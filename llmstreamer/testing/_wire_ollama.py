@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ._wire import call_arguments
+
 if TYPE_CHECKING:
     from ._reply import Reply
     from ._server import RecordedRequest
@@ -93,7 +95,7 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
     if reply.tool_calls:
         calls = []
         for index, call in enumerate(reply.tool_calls):
-            args = _arguments(call)
+            args = call_arguments(call)
             wire: dict[str, Any] = {"function": {"index": index, "name": call.name, "arguments": args}}
             if call.id:
                 wire = {"id": call.id, **wire}
@@ -112,13 +114,3 @@ def events(reply: Reply, request: RecordedRequest) -> list[str]:
             final["eval_duration"] = 456789012
         out.append(chunk({}, **final))
     return out
-
-
-def _arguments(call: Any) -> Any:
-    """The call's arguments as an object; arguments that are not JSON go as their raw text (a malformed call)."""
-    if call.arguments or not call.raw_arguments:
-        return dict(call.arguments)
-    try:
-        return json.loads(call.raw_arguments)
-    except ValueError:
-        return call.raw_arguments

@@ -22,7 +22,6 @@ import itertools
 import json
 import socket
 import threading
-import time
 from http import HTTPStatus
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
@@ -33,6 +32,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from ._reply import words
+from ._server import wait_on
 
 __all__ = [
     "CloseSeq",
@@ -548,14 +548,7 @@ class FakeModelSocketServer:
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Wait until ``predicate()`` holds (checked on every request and connection change)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(min(left, 0.02))
-        return True
+        return wait_on(self._changed, predicate, timeout)
 
     # --- connections ----------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import ssl
@@ -17,7 +16,7 @@ from llmstreamer.base import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 from llmstreamer.testing._wire import BASE_PATHS, flavor_of, render
 
-from ..conftest import Recorder, wait_until
+from ..conftest import Recorder, socket_fds, wait_until
 
 # Every HTTP provider, and one OpenAI-compatible preset with its own wire quirks.
 PROVIDERS = ("openai", "anthropic", "gemini", "mistral", "ollama", "deepseek")
@@ -37,23 +36,13 @@ HI = [Message.user("Hi")]
 # one quick retry: enough to see whether an error is retried, without a real backoff
 QUICK_RETRY = RetryPolicy(retries=1, initial_delay=0.001, jitter=0)
 
-_CLASSES = {
-    "openai": "OpenAIStreamer",
-    "anthropic": "AnthropicStreamer",
-    "gemini": "GeminiStreamer",
-    "mistral": "MistralStreamer",
-    "ollama": "OllamaStreamer",
-}
 
 
 def make(flavor: str, base_url: str, **kw: Any) -> HTTPStreamer:
     """The streamer of ``flavor`` at ``base_url`` with the test key and, unless told, no retries."""
     kw.setdefault("retry", 0)
     kw.setdefault("api_key", KEY)
-    if flavor in _CLASSES:
-        built = getattr(llmstreamer, _CLASSES[flavor])(base_url=base_url, **kw)
-    else:
-        built = llmstreamer.streamer(f"{flavor}:some-model", base_url=base_url, **kw)
+    built = llmstreamer.streamer(f"{flavor}:some-model", base_url=base_url, **kw)
     assert isinstance(built, HTTPStreamer)
     return built
 
@@ -104,18 +93,6 @@ def cut(reply: Reply, marker: str, **framing: Any) -> Callable[[RecordedRequest]
 def flavor(request: pytest.FixtureRequest) -> str:
     """Each HTTP provider in turn."""
     return str(request.param)
-
-
-def socket_fds() -> int:
-    """How many sockets this process holds open."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 @pytest.fixture(autouse=True)
