@@ -145,3 +145,39 @@ def _no_thread_leaks() -> Iterator[None]:
     """Every test must leave no llmstreamer thread behind."""
     yield
     assert wait_until(lambda: not llm_threads()), f"threads left behind: {llm_threads()}"
+
+
+class Serving:
+    """A WSGI app on a real werkzeug server thread on 127.0.0.1."""
+
+    """A WSGI app on a real threaded werkzeug server in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server  # werkzeug comes with flask, a test extra
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-wsgi", daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """Start WSGI apps on real server threads; all are stopped after the test."""
+    started: list[Serving] = []
+
+    def start(app: Any) -> Serving:
+        started.append(Serving(app))
+        return started[-1]
+
+    yield start
+    for serving in started:
+        serving.close()

@@ -31,7 +31,6 @@ from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.web import flask_response, relay, sse_stream
 
 flask = pytest.importorskip("flask")
-from werkzeug.serving import make_server  # noqa: E402  (werkzeug comes with flask)
 
 HI = [{"role": "user", "content": "Hi"}]
 KEY = "sk-test-secret-0123456789"
@@ -103,38 +102,6 @@ class ScriptStreamer(Streamer):
 
     def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
         yield from self.script
-
-
-class Serving:
-    """A WSGI app on a real threaded werkzeug server in a thread, stopped by ``close``."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-wsgi", daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    """Start WSGI apps on real server threads; all are stopped after the test."""
-    started: list[Serving] = []
-
-    def start(app: Any) -> Serving:
-        serving = Serving(app)
-        started.append(serving)
-        return serving
-
-    yield start
-    for serving in started:
-        serving.close()
 
 
 def chat_app(streamer: Streamer, **kw: Any) -> Any:

@@ -25,7 +25,6 @@ from llmstreamer._sse import SSEParser
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 
 flask = pytest.importorskip("flask")
-from werkzeug.serving import make_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -78,38 +77,6 @@ def openai(server: FakeLLMServer) -> Iterator[OpenAIStreamer]:
     """An OpenAI streamer pointed at the fake server."""
     with OpenAIStreamer(api_key="test", base_url=server.base_url("openai"), retry=0) as s:
         yield s
-
-
-class Serving:
-    """A WSGI app on a real threaded werkzeug server in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-wsgi", daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    """Start WSGI apps on real server threads; all are stopped after the test."""
-    started: list[Serving] = []
-
-    def start(app: Any) -> Serving:
-        started.append(Serving(app))
-        return started[-1]
-
-    yield start
-    for serving in started:
-        serving.close()
 
 
 class Process:
