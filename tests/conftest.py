@@ -181,3 +181,20 @@ def serve() -> Iterator[Any]:
     yield start
     for serving in started:
         serving.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real redis-server on a free loopback port for the whole session (see tests/redisserver.py)."""
+    from tests.redisserver import redis_server_fixture
+
+    yield from redis_server_fixture()
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> Iterator[str]:
+    """The URL of the session's redis-server, emptied before each test; restarted if a test stopped it."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    redis_server.flush()
+    yield redis_server.url
