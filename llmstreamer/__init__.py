@@ -57,7 +57,8 @@ from .models import (
 from .retry import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
-    from .base import HTTPStreamer, Streamer, StreamHandle
+    from ._engine import StreamHandle
+    from .provider import HTTPStreamer, Streamer
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
     from .providers.eliza import ElizaStreamer
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
     from .providers.modelsocket import ModelSocketClient, ModelSocketStreamer
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
-    from .registry import ProviderInfo, streamer
+    from .registry import ProviderInfo, list_providers, streamer
     from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
@@ -75,11 +76,12 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public name -> module that defines it, imported on first access
 _LAZY = {
-    "Streamer": "llmstreamer.base",
-    "HTTPStreamer": "llmstreamer.base",
-    "StreamHandle": "llmstreamer.base",
+    "Streamer": "llmstreamer.provider",
+    "HTTPStreamer": "llmstreamer.provider",
+    "StreamHandle": "llmstreamer._engine",
     "streamer": "llmstreamer.registry",
     "ProviderInfo": "llmstreamer.registry",
+    "list_providers": "llmstreamer.registry",
     "OpenAIStreamer": "llmstreamer.providers.openai",
     "AnthropicStreamer": "llmstreamer.providers.anthropic",
     "GeminiStreamer": "llmstreamer.providers.gemini",
@@ -144,6 +146,7 @@ __all__ = [
     "Toolbox",
     "Usage",
     "__version__",
+    "list_providers",
     "providers",
     "streamer",
     "tool",

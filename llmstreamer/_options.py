@@ -37,19 +37,9 @@ class Options:
     thinking_budget: int | None = None
     response_format: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] | None = None
-    # Not a user option: the provider session of a Conversation (ModelSocket keeps a sequence).
-    session: Any = attrs.field(default=None, repr=False)
-
-    def given(self) -> dict[str, Any]:
-        """The options that were set (not None), by name."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in attrs.fields(Options)
-            if getattr(self, f.name) is not None and f.name not in ("max_iterations", "session")
-        }
 
 
-OPTION_NAMES = frozenset(f.name for f in attrs.fields(Options)) - {"session"}
+OPTION_NAMES = frozenset(f.name for f in attrs.fields(Options))
 
 
 def _number(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:

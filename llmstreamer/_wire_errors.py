@@ -7,16 +7,31 @@ matching HTTP status.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .errors import LLMStreamError, StreamError, error_for_status, status_for_type
 from .retry import parse_retry_after
 
-__all__ = ["error_from_body", "error_from_event", "parse_error", "request_id_of"]
+__all__ = ["decoding", "error_from_body", "error_from_event", "parse_error", "request_id_of"]
 
 _EXCERPT = 500
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid")
+
+
+@contextlib.contextmanager
+def decoding(provider: str) -> Iterator[None]:
+    """Around a decoder: data it trips over (a missing key, a wrong type) is a malformed stream.
+
+    The one place where builtin exceptions are caught: everywhere else they are bugs.
+    """
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError) as exc:
+        if isinstance(exc, LLMStreamError):  # ConfigurationError is a ValueError
+            raise
+        raise StreamError(f"malformed stream ({type(exc).__name__}: {exc})", provider=provider) from exc
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:

@@ -25,8 +25,9 @@ from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamCan
 from .models import Message
 
 if TYPE_CHECKING:
-    from .base import Streamer, StreamHandle
+    from ._engine import StreamHandle
     from .models import Response, ToolCall, ToolResult, Usage
+    from .provider import Streamer
 
 __all__ = ["main"]
 
@@ -255,7 +256,7 @@ def _build(spec: str, pace: float | None) -> Streamer:
 
     cls, _ = resolve(spec.partition(":")[0].strip().lower())
     kwargs: dict[str, Any] = {}
-    if getattr(cls, "provider", None) == "eliza":
+    if cls.spec.name == "eliza":
         kwargs["pace"] = pace if pace is not None else (ELIZA_PACE if sys.stdout.isatty() else 0.0)
     elif pace is not None:
         raise ConfigurationError("--pace only applies to eliza")
@@ -399,9 +400,9 @@ _KEY_STATUS = {
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from .registry import providers
+    from .registry import list_providers
 
-    for info in providers():
+    for info in list_providers():
         status = _KEY_STATUS[(info.requires_key, info.configured)]
         _out(f"{info.name:<20} {status:<14} {' or '.join(info.key_env)}".rstrip())
     return EXIT_OK

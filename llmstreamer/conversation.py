@@ -7,40 +7,14 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ._options import coerce_messages
-from .callbacks import CALLBACK_NAMES
-from .errors import ConfigurationError, LLMStreamError
+from .errors import ConfigurationError
 from .models import Message, Response
 
 if TYPE_CHECKING:
-    from .base import Streamer, StreamHandle
+    from ._engine import StreamHandle
+    from .provider import Streamer
 
 __all__ = ["Conversation"]
-
-
-class _TurnCallbacks:
-    """The user's callbacks, with the conversation's bookkeeping run just before the terminal one."""
-
-    def __init__(self, conversation: Conversation, user_message: Message, inner: Any) -> None:
-        self._conversation = conversation
-        self._user_message = user_message
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        if name in CALLBACK_NAMES:
-            return getattr(self._inner, name, None)
-        raise AttributeError(name)
-
-    def on_finish(self, response: Response) -> None:
-        self._conversation._turn_done(response.messages)
-        fn = getattr(self._inner, "on_finish", None)
-        if fn is not None:
-            fn(response)
-
-    def on_error(self, error: LLMStreamError) -> None:
-        self._conversation._turn_failed(self._user_message)
-        fn = getattr(self._inner, "on_error", None)
-        if fn is not None:
-            fn(error)
 
 
 class Conversation:
@@ -64,7 +38,7 @@ class Conversation:
         self._messages: list[Message] = list(coerce_messages(items)) if items else []
         self._lock = threading.Lock()
         self._busy = False
-        self._session = streamer._open_session()
+        self._state = streamer.open_state()
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -82,20 +56,20 @@ class Conversation:
         with self._lock:
             if self._busy:
                 raise ConfigurationError("the previous turn has not finished: wait for it before sending")
+            from . import _engine  # on first use: import llmstreamer stays cheap
+
             history = (*self._messages, message)
-            run = self.streamer._run(history, options, session=self._session)
+            run = _engine.prepare(self.streamer, history, options, self._state)
             self._messages.append(message)
             self._busy = True
-        return self.streamer._start(run, _TurnCallbacks(self, message, callbacks))
+        return _engine.launch(run, callbacks, on_end=lambda outcome: self._end_turn(message, outcome))
 
-    def _turn_done(self, messages: Iterable[Message]) -> None:
+    def _end_turn(self, message: Message, outcome: object) -> None:
+        """Keep the answer of a finished turn; forget the message of a failed one (before the terminal callback)."""
         with self._lock:
-            self._messages.extend(messages)
-            self._busy = False
-
-    def _turn_failed(self, message: Message) -> None:
-        with self._lock:
-            if self._messages and self._messages[-1] is message:
+            if isinstance(outcome, Response):
+                self._messages.extend(outcome.messages)
+            elif self._messages and self._messages[-1] is message:
                 self._messages.pop()
             self._busy = False
 
@@ -103,18 +77,18 @@ class Conversation:
         """Forget the history (and start a fresh provider session)."""
         with self._lock:
             self._messages.clear()
-            close = getattr(self._session, "close", None)
+            close = getattr(self._state, "close", None)
             if close is not None:
                 close()  # a stateful provider's server-side sequence is not needed any more
-            self._session = self.streamer._open_session()
+            self._state = self.streamer.open_state()
 
     def fork(self) -> Conversation:
         """An independent copy: same streamer, a copy of the history (a forked provider session)."""
         with self._lock:
             copy = Conversation(self.streamer)
             copy._messages = list(self._messages)
-            if self._session is not None:
-                copy._session = self._session.fork()
+            if self._state is not None:
+                copy._state = self._state.fork()
             return copy
 
     def to_list(self) -> list[dict[str, Any]]:

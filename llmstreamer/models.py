@@ -16,7 +16,6 @@ import attrs
 from .errors import ConfigurationError
 
 __all__ = [
-    "FINISH_REASONS",
     "ROLES",
     "Event",
     "ImagePart",
@@ -32,10 +31,6 @@ __all__ = [
 ]
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
-
-FINISH_REASONS = frozenset(
-    {"stop", "length", "tool_calls", "content_filter", "max_iterations", "cancelled", "error"}
-)
 
 
 @attrs.frozen

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
-from ._secret import Secret
 from .callbacks import StreamCallbacks, resolve
 from .errors import APIStatusError, CallbackError, ConfigurationError, LLMStreamError
 from .models import Message, Response, ToolCall, ToolResult, Usage
@@ -44,7 +43,8 @@ from .models import Message, Response, ToolCall, ToolResult, Usage
 if TYPE_CHECKING:
     import flask
 
-    from .base import Streamer, StreamHandle
+    from ._engine import StreamHandle
+    from .provider import Streamer
 
 __all__ = ["SSEStream", "flask_response", "relay", "sse_stream"]
 
@@ -91,21 +91,21 @@ def _response_json(response: Response) -> dict[str, Any]:
     }
 
 
-def _error_json(error: LLMStreamError, secret: Secret) -> dict[str, Any]:
-    message = secret.redact(error.message)  # the engine already redacts; never trust one layer
+def _error_json(error: LLMStreamError, redact: Callable[[str], str]) -> dict[str, Any]:
+    message = redact(error.message)  # the engine already redacts; never trust one layer
     out: dict[str, Any] = {"error": type(error).__name__, "message": message, "provider": error.provider}
     if isinstance(error, APIStatusError):
         out["status_code"] = error.status_code
     return out
 
 
-def _payload(kind: str, value: Any, secret: Secret) -> dict[str, Any]:
+def _payload(kind: str, value: Any, redact: Callable[[str], str]) -> dict[str, Any]:
     if kind == "content" or kind == "thinking":
         return {"text": value}
     if kind == "done":
         return _response_json(value)
     if kind == "error":
-        return _error_json(value, secret)
+        return _error_json(value, redact)
     if kind == "tool_call":
         return _call_json(value)
     if kind == "usage":
@@ -119,10 +119,6 @@ def _dumps(payload: Mapping[str, Any]) -> str:
     if "\u2028" in text or "\u2029" in text or "\x85" in text:  # rare: skip the per-character pass
         text = text.translate(_LINE_SAFE)
     return text
-
-
-def _secret_of(streamer: Streamer) -> Secret:
-    return getattr(streamer, "_api_key", None) or Secret(None)
 
 
 # --- the pump: a stream on its worker thread, its events handed over through a queue ------------
@@ -204,7 +200,7 @@ class SSEStream:
     ) -> None:
         _check_keepalive(keepalive)
         self._keepalive = keepalive
-        self._secret = _secret_of(streamer)
+        self._redact = streamer.redact
         self._pump = _Pump(streamer, messages, callbacks, options)
         self.handle = self._pump.handle
         self._ended = False
@@ -224,9 +220,9 @@ class SSEStream:
             if keepalive is not None:
                 return _KEEPALIVE
         out = []
-        secret = self._secret
+        redact = self._redact
         for kind, value in items:
-            data = _dumps(_payload(kind, value, secret))
+            data = _dumps(_payload(kind, value, redact))
             out.append(f"event: {kind}\ndata: {data}\n\n".encode())
             if kind in _END:
                 self._ended = True
@@ -368,7 +364,7 @@ def relay(
                 history.extend(m.to_dict() for m in response.messages)
     """
     _check_keepalive(keepalive)
-    secret = _secret_of(streamer)
+    redact = streamer.redact
     pump = _Pump(streamer, messages, callbacks, options)
     wait = _POLL if keepalive is None else keepalive
     while True:
@@ -376,7 +372,7 @@ def relay(
         if not items and keepalive is not None:
             items = [("keepalive", None)]
         for kind, value in items:
-            frame = {"type": kind, **_payload(kind, value, secret)} if kind != "keepalive" else {"type": kind}
+            frame = {"type": kind, **_payload(kind, value, redact)} if kind != "keepalive" else {"type": kind}
             try:
                 send(_dumps(frame))
             except Exception as exc:

@@ -23,7 +23,7 @@ from llmstreamer import (
     ToolCall,
     Usage,
 )
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 from llmstreamer.testing._wire import render
 

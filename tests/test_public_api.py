@@ -57,6 +57,7 @@ EXPECTED = [
     "Toolbox",
     "Usage",
     "__version__",
+    "list_providers",
     "providers",
     "streamer",
     "tool",
@@ -94,8 +95,9 @@ def test_import_is_lazy() -> None:
 
 
 def test_providers_is_callable_before_and_after_provider_imports() -> None:
-    """llmstreamer.providers() works whether or not a provider module was imported (the package is callable)."""
+    """The deprecated llmstreamer.providers() works whether or not a provider module was imported."""
     code = (
+        "import warnings; warnings.simplefilter('ignore', DeprecationWarning);"
         "import llmstreamer; a = [p.name for p in llmstreamer.providers()];"
         "import llmstreamer.providers.openai; b = [p.name for p in llmstreamer.providers()];"
         "assert a == b and 'openai' in a, (a, b); print('ok')"

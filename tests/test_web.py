@@ -25,8 +25,8 @@ from llmstreamer import (
     Usage,
 )
 from llmstreamer._sse import SSEParser
-from llmstreamer.base import Streamer
 from llmstreamer.models import Event
+from llmstreamer.provider import ProviderSpec, Streamer
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.web import flask_response, relay, sse_stream
 
@@ -93,14 +93,13 @@ def openai(server: FakeLLMServer) -> Iterator[OpenAIStreamer]:
 class ScriptStreamer(Streamer):
     """A local streamer that plays a fixed list of normalized events (every event kind, no network)."""
 
-    provider = "script"
-    default_model = "script-1"
+    spec = ProviderSpec(name="script", default_model="script-1")
 
     def __init__(self, script: list[Event]) -> None:
         super().__init__()
         self.script = script
 
-    def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
+    def stream_round(self, messages: Any, options: Any, context: Any) -> Iterator[Event]:
         yield from self.script
 
 
@@ -304,12 +303,12 @@ def test_an_error_message_that_holds_the_key_is_redacted() -> None:
     """Should any error message contain the streamer's key, the error event shows *** instead."""
 
     class Leaky(ScriptStreamer):
-        def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
+        def stream_round(self, messages: Any, options: Any, context: Any) -> Iterator[Event]:
             yield Event("content", "Hi")
             raise StreamError(f"upstream echoed {KEY} back")
 
     leaky = Leaky([])
-    leaky._api_key.value = KEY
+    leaky.api_key.value = KEY
     body = b"".join(sse_stream(leaky, HI))
     assert KEY.encode() not in body
     assert parse(body)[-1] == ("error", {"error": "StreamError", "message": "upstream echoed *** back", "provider": "script"})

@@ -41,12 +41,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from .._http import Request
 from .._options import Options
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["FINISH_REASONS", "ChatCompletionsStreamer", "usage_of"]
 
@@ -92,10 +91,11 @@ class _State:
 class ChatCompletionsStreamer(HTTPStreamer):
     """The base of providers speaking Chat Completions; subclasses set the facts and quirks."""
 
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {"temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "reasoning", "response_format"}
+    spec = ProviderSpec(
+        name="chat-completions",
+        supported_options={"temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "reasoning", "response_format"},
+        terminal="data: [DONE]",
     )
-    terminal: ClassVar[str] = "data: [DONE]"
     max_tokens_field: ClassVar[str] = "max_tokens"
     seed_field: ClassVar[str] = "seed"
     include_usage: bool = True  # a class fact, but a compatible server may turn it off
@@ -108,16 +108,9 @@ class ChatCompletionsStreamer(HTTPStreamer):
     _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
 
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/chat/completions", self._body(messages, options), self._auth_headers())
-
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         wire: list[dict[str, Any]] = []
         if options.system:
             wire.append({"role": "system", "content": options.system})
@@ -214,7 +207,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
                 out["reasoning_details"] = details
         return out
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         for message in messages:
             if message.role != "user" and message.images:
                 raise ConfigurationError(f"{self.provider} takes images only in user messages", provider=self.provider)
@@ -223,7 +216,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         state = _State()
         slow = self._slow
@@ -309,7 +302,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models from ``GET {base_url}/models`` (the OpenAI list shape)."""
-        data = self._get_json("/models", self._auth_headers())
+        data = self.get_json("/models")
         listed = data.get("data") if isinstance(data, dict) else None
         return [
             Model(m["id"], self.provider, m.get("created"), m.get("owned_by"))

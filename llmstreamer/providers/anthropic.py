@@ -31,15 +31,14 @@ it. Every object in the schema gets ``"additionalProperties": false`` (the API r
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, Iterable
 
-from .._http import Request
 from .._options import Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["AnthropicStreamer"]
 
@@ -82,14 +81,14 @@ class AnthropicStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], system="Be brief.").text)
     """
 
-    provider: ClassVar[str] = "anthropic"
-    api_key_env: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
-    default_model: ClassVar[str | None] = "claude-sonnet-4-5"
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {
+    spec = ProviderSpec(
+        name="anthropic",
+        api_key_env="ANTHROPIC_API_KEY",
+        requires_key=True,
+        base_url_env="ANTHROPIC_BASE_URL",
+        default_base_url="https://api.anthropic.com",
+        default_model="claude-sonnet-4-5",
+        supported_options={
             "temperature",
             "top_p",
             "top_k",
@@ -100,20 +99,17 @@ class AnthropicStreamer(HTTPStreamer):
             "reasoning",
             "thinking_budget",
             "response_format",
-        }
+        },
+        terminal="message_stop",
+        chat_path="/v1/messages",
+        auth_header="x-api-key",
+        auth_prefix="",
     )
-    terminal: ClassVar[str] = "message_stop"
 
-    def _auth_headers(self) -> dict[str, str]:
-        headers = {"anthropic-version": API_VERSION}
-        if self._api_key.value:
-            headers["x-api-key"] = self._api_key.value
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        return {"anthropic-version": API_VERSION, **super().auth_headers()}
 
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/v1/messages", self._body(messages, options), self._auth_headers())
-
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         system = [m.text for m in messages if m.role == "system"]
         if options.system:
             system.insert(0, options.system)
@@ -184,7 +180,7 @@ class AnthropicStreamer(HTTPStreamer):
             return {"type": "adaptive"}, effort
         return {"type": "enabled", "budget_tokens": THINKING_BUDGETS[level]}, None
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         def refuse(message: str) -> None:
             raise ConfigurationError(message, provider=self.provider)
 
@@ -233,7 +229,7 @@ class AnthropicStreamer(HTTPStreamer):
             return block
         return None
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         usage: dict[str, int] = {}
         blocks: dict[int, str] = {}
@@ -301,7 +297,7 @@ class AnthropicStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models from ``GET {base_url}/v1/models``."""
-        data = self._get_json("/v1/models", self._auth_headers())
+        data = self.get_json("/v1/models")
         return [
             Model(m["id"], self.provider, _epoch(m.get("created_at")), "anthropic")
             for m in data.get("data", ())

@@ -22,7 +22,9 @@ URLs where only inline bytes work, a schema where only JSON mode exists) is refu
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Iterable, Mapping
+
+import attrs
 
 from .._options import Options
 from ..errors import ConfigurationError
@@ -70,7 +72,7 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         s = OpenAICompatibleStreamer(model="qwen3", base_url="http://gpu-box:8000/v1", name="lab")
     """
 
-    provider: ClassVar[str] = "openai-compatible"
+    spec = attrs.evolve(ChatCompletionsStreamer.spec, name="openai-compatible")
 
     def __init__(
         self,
@@ -91,27 +93,29 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             raise ConfigurationError(f"unknown quirks {unknown}; known quirks: {', '.join(sorted(QUIRKS))}")
         if extra is not None and not isinstance(extra, Mapping):
             raise ConfigurationError(f"extra must be a dict, got {type(extra).__name__}")
-        # A preset names itself and brings its own key variables: these class-level facts of
-        # Streamer are set per instance, before the base reads them.
-        if name:
-            self.provider = name  # type: ignore[misc]
-        self.api_key_env = (api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env or ())  # type: ignore[misc]
-        self.requires_key = bool(requires_key)  # type: ignore[misc]
+        # A preset names itself and brings its own key variables: an evolved copy of the spec.
+        spec = attrs.evolve(
+            self.spec,
+            name=name or self.spec.name,
+            api_key_env=(api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env or ()),
+            requires_key=bool(requires_key),
+        )
         if "no_done" in chosen:
-            self.terminal = "a finish_reason or data: [DONE]"  # type: ignore[misc]
+            spec = attrs.evolve(spec, terminal="a finish_reason or data: [DONE]")
+        if "reasoning_object" in chosen:
+            spec = attrs.evolve(spec, supported_options=spec.supported_options | {"thinking_budget"})
+        self.spec = spec
         self._finish_is_terminal = "no_done" in chosen
         self._reasoning_details = "reasoning_details" in chosen
         self._choice_reasoning = "choice_reasoning" in chosen
         self.include_usage = "no_stream_options" not in chosen
         self._reasoning_content_back = "reasoning_content_back" in chosen
-        if "reasoning_object" in chosen:
-            self.supported_options = self.supported_options | {"thinking_budget"}  # type: ignore[misc]
         self.quirks = chosen
         self._extra = dict(extra or {})
         super().__init__(model, **kwargs)
 
     def __repr__(self) -> str:
-        named = f", name={self.provider!r}" if self.provider != type(self).provider else ""
+        named = f", name={self.provider!r}" if self.provider != type(self).spec.name else ""
         return f"{super().__repr__()[:-1]}{named})"
 
     def _reasoning_fields(self, options: Options) -> dict[str, Any]:
@@ -124,8 +128,8 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             return {"thinking": {"type": "enabled"}, "reasoning_effort": _DEEPSEEK_EFFORT[level]}
         return super()._reasoning_fields(options)
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
-        super()._validate(messages, options)
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        super().validate(messages, options)
         quirks = self.quirks
         if options.reasoning is not None and options.thinking_budget is not None:
             raise ConfigurationError("give reasoning or thinking_budget, not both", provider=self.provider)

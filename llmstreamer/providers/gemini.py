@@ -47,17 +47,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
-from .._cancel import CancelToken
 from .._http import Request
 from .._options import Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, StreamError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, RoundContext, loads
 from ._gemini_schema import gemini_schema
 
 __all__ = ["GeminiStreamer"]
@@ -106,14 +105,14 @@ class GeminiStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], system="Be brief.").text)
     """
 
-    provider: ClassVar[str] = "gemini"
-    api_key_env: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "GEMINI_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
-    default_model: ClassVar[str | None] = "gemini-2.5-flash"
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {
+    spec = ProviderSpec(
+        name="gemini",
+        api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        requires_key=True,
+        base_url_env="GEMINI_BASE_URL",
+        default_base_url="https://generativelanguage.googleapis.com",
+        default_model="gemini-2.5-flash",
+        supported_options={
             "temperature",
             "top_p",
             "top_k",
@@ -125,25 +124,23 @@ class GeminiStreamer(HTTPStreamer):
             "tools",
             "tool_choice",
             "response_format",
-        }
+        },
+        terminal="an event with a finishReason",
+        auth_header="x-goog-api-key",
+        auth_prefix="",
     )
-    terminal: ClassVar[str] = "an event with a finishReason"
-
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"x-goog-api-key": key} if key else {}
 
     def _model_path(self) -> str:
         model = self.model if "/" in self.model else f"models/{self.model}"
         return "/v1beta/" + quote(model, safe="/")
 
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
+    def build_request(self, messages: tuple[Message, ...], options: Options) -> Request:
         path = self._model_path() + ":streamGenerateContent?alt=sse"
-        return self._post(path, self._body(messages, options), self._auth_headers())
+        return self.post(path, self.build_body(messages, options))
 
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         system = [m.text for m in messages if m.role == "system" and m.text]
         if options.system:
             system.insert(0, options.system)
@@ -197,7 +194,7 @@ class GeminiStreamer(HTTPStreamer):
             _merge(body, options.extra)
         return body
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         if options.reasoning is not None and options.thinking_budget is not None:
             raise ConfigurationError(
                 "give reasoning (thinkingLevel) or thinking_budget (thinkingBudget), not both", provider=self.provider
@@ -216,15 +213,15 @@ class GeminiStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
         try:
-            yield from super()._round(messages, options, token)
+            yield from super().stream_round(messages, options, context)
         except BadRequestError as err:
             if not _bad_key(err):
                 raise
             raise _auth_error(err) from None
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         state = _RoundState()
 
@@ -324,7 +321,7 @@ class GeminiStreamer(HTTPStreamer):
         for _ in range(_MAX_PAGES):
             path = "/v1beta/models?pageSize=1000" + (f"&pageToken={quote(page, safe='')}" if page else "")
             try:
-                data = self._get_json(path, self._auth_headers())
+                data = self.get_json(path)
             except BadRequestError as err:
                 if not _bad_key(err):
                     raise

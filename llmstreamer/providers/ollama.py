@@ -32,15 +32,14 @@ import os
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, Iterable
 
 from .._accumulate import parse_arguments
-from .._http import Request
 from .._options import Options
 from .._schema import response_schema
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
 from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["OllamaStreamer"]
 
@@ -98,32 +97,25 @@ class OllamaStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], temperature=0).text)
     """
 
-    provider: ClassVar[str] = "ollama"
-    api_key_env: ClassVar[tuple[str, ...]] = ("OLLAMA_API_KEY",)
-    requires_key: ClassVar[bool] = False
-    base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
-    default_base_url: ClassVar[str | None] = f"http://localhost:{DEFAULT_PORT}"
-    default_model: ClassVar[str | None] = "llama3.2"
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"}
+    spec = ProviderSpec(
+        name="ollama",
+        api_key_env="OLLAMA_API_KEY",
+        base_url_env="OLLAMA_HOST",
+        default_base_url=f"http://localhost:{DEFAULT_PORT}",
+        default_model="llama3.2",
+        supported_options={"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"},
+        terminal='a line with "done": true',
+        framing="ndjson",
+        chat_path="/api/chat",
     )
-    terminal: ClassVar[str] = 'a line with "done": true'
-    framing: ClassVar[str] = "ndjson"
 
     def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
         url = base_url or os.environ.get("OLLAMA_HOST") or None
         super().__init__(model, base_url=_host_url(url) if url else None, **kwargs)
 
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/api/chat", self._body(messages, options), self._auth_headers())
-
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         wire: list[dict[str, Any]] = []
         if options.system:
             wire.append({"role": "system", "content": options.system})
@@ -165,7 +157,7 @@ class OllamaStreamer(HTTPStreamer):
             return _LEVELS.get(level, level)
         return True
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         if options.tool_choice not in (None, "auto"):
             raise ConfigurationError(
                 f"ollama has no tool_choice: only 'auto' can be honoured, got {options.tool_choice!r}",
@@ -184,7 +176,7 @@ class OllamaStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         state = {"started": False, "calls": 0}
 
         def decode(name: str, data: str) -> Iterable[Event]:
@@ -250,7 +242,7 @@ class OllamaStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models pulled on the server, from ``GET {base_url}/api/tags``."""
-        data = self._get_json("/api/tags", self._auth_headers())
+        data = self.get_json("/api/tags")
         return [
             Model(m["name"], self.provider, _epoch(m.get("modified_at")), None)
             for m in data.get("models") or ()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+import attrs
+
 from ._chat_completions import ChatCompletionsStreamer
 
 __all__ = ["OpenAIStreamer"]
@@ -39,12 +41,15 @@ class OpenAIStreamer(ChatCompletionsStreamer):
         print(s.chat([Message.user("Say hi")]).text)
     """
 
-    provider: ClassVar[str] = "openai"
-    api_key_env: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
-    default_model: ClassVar[str | None] = "gpt-4o-mini"
+    spec = attrs.evolve(
+        ChatCompletionsStreamer.spec,
+        name="openai",
+        api_key_env="OPENAI_API_KEY",
+        requires_key=True,
+        base_url_env="OPENAI_BASE_URL",
+        default_base_url="https://api.openai.com/v1",
+        default_model="gpt-4o-mini",
+    )
     # OpenAI wants max_completion_tokens; most compatible servers only know max_tokens.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 

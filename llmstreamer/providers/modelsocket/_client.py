@@ -6,17 +6,16 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .._cancel import CancelToken
-from ..errors import APIConnectionError, StreamError
-from ..retry import Timeout
-from ._modelsocket_conn import Connection, open_connection
-from ._modelsocket_gen import toolbox_of
-from ._modelsocket_seq import Seq
-from ._modelsocket_transport import PROVIDER
+from ..._cancel import CancelToken
+from ...errors import APIConnectionError, StreamError
+from ...retry import Timeout
+from ._connection import Connection, open_connection
+from ._generation import toolbox_of
+from ._sequence import Seq
+from ._wire import PROVIDER
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
-    from .modelsocket import ModelSocketStreamer
+    from ...tools import Toolbox
 
 __all__ = ["DEFAULT_URL", "ModelSocketClient"]
 
@@ -41,7 +40,6 @@ class ModelSocketClient:
         self._conn = connection
         self._lock = threading.Lock()
         self._seqs: dict[str, Seq] = {}
-        self._streamers: dict[str, ModelSocketStreamer] = {}
         self._closed = False
 
     @classmethod
@@ -108,7 +106,7 @@ class ModelSocketClient:
             raise StreamError("seq_opened came without a seq_id", provider=PROVIDER)
         seq = self._adopt(seq_id, model, box)
         if box is not None:
-            from ..tools import tool_prompt as definitions
+            from ...tools import tool_prompt as definitions
 
             try:
                 seq._append(definitions(box), "system", False, token)
@@ -128,15 +126,11 @@ class ModelSocketClient:
             raise APIConnectionError("the client is closed", provider=PROVIDER)
         return seq
 
-    def _streamer(self, model: str) -> ModelSocketStreamer:
-        """The streamer `Seq.generate` runs through (the engine's threads, callbacks and cancel)."""
-        from .modelsocket import _BoundStreamer
-
+    def _forget(self, seq: Seq) -> None:
+        """Stop tracking a closed sequence."""
         with self._lock:
-            found = self._streamers.get(model)
-            if found is None:
-                found = self._streamers[model] = _BoundStreamer(self, model)
-            return found
+            if self._seqs.get(seq.id) is seq:
+                del self._seqs[seq.id]
 
     def close(self) -> None:
         """Close every open sequence, fail pending streams (once each) and close the connection."""

@@ -18,9 +18,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import websocket
 
-from .._http import origin
-from .._wire_errors import error_from_body
-from ..errors import (
+from ..._http import REDIRECTS, origin
+from ..._secret import Secret
+from ..._wire_errors import error_from_body
+from ...errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
@@ -29,26 +30,14 @@ from ..errors import (
     error_for_status,
     status_for_type,
 )
-from ..retry import Timeout
+from ...retry import Timeout
 
-__all__ = ["PROVIDER", "SUBPROTOCOL", "boundary", "closed_error", "dial", "event_error", "redactor", "where"]
+__all__ = ["PROVIDER", "SUBPROTOCOL", "boundary", "closed_error", "dial", "event_error", "where"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
 PROVIDER = "modelsocket"
 SUBPROTOCOL = "modelsocket.v0"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-def redactor(secrets: tuple[str, ...]) -> Callable[[str], str]:
-    """A function replacing each secret in a text with ``***``."""
-
-    def redact(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    return redact
 
 
 def where(url: str) -> str:
@@ -102,7 +91,7 @@ def dial(
     """
     if not url.startswith(("ws://", "wss://")):
         raise ConfigurationError(f"a ModelSocket URL starts with ws:// or wss://, got {url!r}", provider=PROVIDER)
-    redact = redactor((api_key,) if api_key else ())
+    redact = Secret(api_key).redact
     # The subprotocol goes in as a plain header: websocket-client would otherwise insist that the
     # server echoes it, which the reference servers do not promise (it is checked below instead).
     header = [f"Sec-WebSocket-Protocol: {SUBPROTOCOL}"]
@@ -116,7 +105,7 @@ def dial(
             ws.connect(url, header=header, timeout=timeout.connect, redirect_limit=0, suppress_origin=True)
     except APIConnectionError:
         answer = ws.handshake_response
-        if answer is not None and answer.status in _REDIRECTS:
+        if answer is not None and answer.status in REDIRECTS:
             raise APIConnectionError(
                 f"{where(url)} answered the WebSocket handshake with a redirect ({answer.status}); "
                 "llmstreamer does not follow handshake redirects, so the API key is never sent to "

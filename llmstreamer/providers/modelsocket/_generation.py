@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any, Generator, Mapping
 
 import attrs
 
-from .._accumulate import parse_arguments
-from .._cancel import CancelToken
-from .._options import Options
-from ..errors import StreamError
-from ..models import Event, Message, ToolCall, ToolResult, Usage
-from ._modelsocket_transport import PROVIDER, closed_error, event_error
+from ..._accumulate import parse_arguments
+from ..._cancel import CancelToken
+from ..._options import Options
+from ...errors import ConfigurationError, StreamError
+from ...models import Event, Message, ToolCall, ToolResult, Usage
+from ._wire import PROVIDER, closed_error, event_error
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
-    from ._modelsocket_conn import Connection, Inbox
+    from ...tools import Toolbox
+    from ._connection import Connection, Inbox
 
-__all__ = ["Outcome", "gen_options", "render", "stream", "toolbox_of"]
+__all__ = ["Outcome", "check_options", "gen_options", "render", "stream", "toolbox_of"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
@@ -60,10 +60,17 @@ def toolbox_of(tools: Any) -> Toolbox | None:
     """The ``tools=`` option as a `Toolbox`, or None when there are no tools."""
     if tools is None:
         return None
-    from ..tools import Toolbox
+    from ...tools import Toolbox
 
     box = Toolbox.of(tools)
     return box if len(box) else None
+
+
+def check_options(options: Options) -> None:
+    """Refuse, before anything is sent, what a generation cannot take (a negative seed, bad tools)."""
+    if options.seed is not None and options.seed < 0:
+        raise ConfigurationError(f"seed must not be negative, got {options.seed}", provider=PROVIDER)
+    toolbox_of(options.tools)
 
 
 @attrs.define
@@ -136,7 +143,7 @@ def _tool_round(
     gen: Mapping[str, Any],
 ) -> Generator[Event, None, bool]:
     """Run the calls of one ``seq_tool_call`` and send their results; True when past max_iterations."""
-    from ..tools import Toolbox, execute
+    from ...tools import Toolbox, execute
 
     raw = event.get("tool_calls")
     if not isinstance(raw, list) or not raw:

@@ -1,19 +1,29 @@
-"""The engine of one ``stream_chat`` call: rounds, retries, accumulation, timing, and dispatch.
+"""The one engine: `Run` (rounds, retries, the tool loop), `dispatch` to callbacks, `StreamHandle`.
 
-`Run.events` is a generator of public `Event`\\ s ending with ``finish``; `Streamer.stream`
-hands it to the caller, `Streamer.chat` drains it, and `dispatch` drives it on a worker thread
-and turns each event into a callback. Closing the generator (a ``break``, a raising callback,
-``cancel()``) closes the connection, so no further tokens are paid for.
+Every stream starts here: `prepare` checks the messages and options and makes a `Run`;
+`launch` runs it on a worker thread and returns its `StreamHandle` (``stream_chat``,
+``Conversation.send`` and ModelSocket's ``Seq.generate``); ``stream`` and ``chat`` iterate
+`Run.events` in the calling thread. Control runs one way: the engine calls the provider's
+public hooks (``stream_round``, ``validate``, ``redact``) and never the other way round.
+Closing the event generator (a ``break``, a raising callback, ``cancel()``) closes the
+connection, so no further tokens are paid for.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+from concurrent.futures import Executor
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Protocol
+
+import attrs
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
+from ._options import Options, coerce_messages, make_options
+from .callbacks import resolve
 from .errors import (
     APIConnectionError,
     CallbackError,
@@ -23,28 +33,69 @@ from .errors import (
     StreamError,
 )
 from .models import Event, Message, Response
-
-if TYPE_CHECKING:
-    from ._options import Options
-    from .base import Streamer
+from .retry import RetryPolicy, Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Run", "dispatch"]
+__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "launch", "prepare"]
+
+_thread_ids = itertools.count(1)
 
 _TEXT_TYPES = frozenset({"content", "thinking"})
 # provider events that are also public, passed on as they arrive
 _IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
 
 
+class Source(Protocol):
+    """What the engine needs of a streamer: its facts and its public hooks (see ``provider``)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def timeout(self) -> Timeout: ...
+    @property
+    def retry(self) -> RetryPolicy: ...
+    @property
+    def executor(self) -> Executor | None: ...
+    @property
+    def supported_options(self) -> frozenset[str]: ...
+    @property
+    def terminal(self) -> str: ...
+    @property
+    def runs_tools(self) -> bool: ...
+
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None: ...
+
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterable[Event]: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+@attrs.frozen
+class RoundContext:
+    """What one round of a stream carries besides the messages and options.
+
+    Attributes:
+        token: The stream's `CancelToken`: check ``token.reason``, wait with ``token.wait``.
+        state: What the provider keeps across the turns of a `Conversation` (from
+            ``Streamer.open_state``), or None for a single stream.
+    """
+
+    token: CancelToken
+    state: Any = None
+
+
 class Run:
     """One stream: the streamer, the request, the cancel token and the accumulated answer."""
 
-    def __init__(self, streamer: Streamer, messages: tuple[Message, ...], options: Options) -> None:
+    def __init__(self, streamer: Source, messages: tuple[Message, ...], options: Options, state: Any = None) -> None:
         self.streamer = streamer
         self.messages = messages
         self.options = options
         self.token = CancelToken()
+        self.context = RoundContext(self.token, state)
         self.acc = Accumulator(streamer.provider, streamer.model)
         self.started = time.monotonic()
         self.delivered = False
@@ -66,10 +117,6 @@ class Run:
         except LLMStreamError as err:
             self._complete(err, provider)
             raise
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError) as exc:
-            wrapped = StreamError(f"malformed stream ({type(exc).__name__}: {exc})", provider=provider)
-            self._complete(wrapped, provider)
-            raise wrapped from exc
         finally:
             token.stop_deadline()
 
@@ -82,12 +129,12 @@ class Run:
 
     def _redact(self, err: LLMStreamError) -> None:
         """Keys never appear in an error: an in-band error event can echo the key back."""
-        secret = self.streamer._api_key
+        redact = self.streamer.redact
         for name in ("message", "body"):
             value = getattr(err, name, None)
             if isinstance(value, str):
-                setattr(err, name, secret.redact(value))
-        err.args = tuple(secret.redact(a) if isinstance(a, str) else a for a in err.args)
+                setattr(err, name, redact(value))
+        err.args = tuple(redact(a) if isinstance(a, str) else a for a in err.args)
 
     def _rounds(self, history: list[Message]) -> Generator[Event, None, str]:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.
@@ -129,7 +176,7 @@ class Run:
         emitted: set[int] = set()  # tool calls already passed on (whole calls, as they came)
         while True:
             try:
-                for event in streamer._round(tuple(history), self.options, token):
+                for event in streamer.stream_round(tuple(history), self.options, self.context):
                     acc.handle(event)
                     if event.type in _IMMEDIATE:
                         if not self.delivered:
@@ -172,12 +219,15 @@ class Run:
             yield Event("usage", data=usage)
 
 
-def dispatch(run: Run, callbacks: dict[str, Callable[..., Any]]) -> Response | LLMStreamError:
+def dispatch(
+    run: Run, callbacks: Mapping[str, Callable[..., Any]], on_end: Callable[[Any], None] | None = None
+) -> Response | LLMStreamError:
     """Drive ``run`` and fire ``callbacks``; return the response or the error, after the terminal callback.
 
     Exactly one of ``on_finish`` / ``on_error`` fires, last. A callback that raises stops the
     stream (the connection is closed) and ends in ``on_error(CallbackError)``; an ``on_error``
-    or ``on_finish`` that raises is logged, never propagated.
+    or ``on_finish`` that raises is logged, never propagated. ``on_end(outcome)`` (the
+    bookkeeping of a `Conversation` or a ``Seq``) runs just before the terminal callback.
     """
     on_content = callbacks.get("on_content")
     on_thinking = callbacks.get("on_thinking")
@@ -218,8 +268,15 @@ def dispatch(run: Run, callbacks: dict[str, Callable[..., Any]]) -> Response | L
                 break
     except LLMStreamError as err:
         outcome = err
+    except Exception as exc:  # a bug in llmstreamer or a provider: still exactly one terminal callback
+        log.exception("llmstreamer: the %s stream failed unexpectedly", run.streamer.provider)
+        outcome = StreamError(f"llmstreamer failed ({type(exc).__name__}: {exc})", provider=run.streamer.provider)
+        outcome.__cause__ = exc
+        outcome.partial = run.partial(outcome)
     if outcome is None:  # the generator ended without finish: only possible after close()
         outcome = run.token.error(run.streamer.provider)
+    if on_end is not None:
+        _safe(on_end, outcome, "the stream's bookkeeping")
     if isinstance(outcome, LLMStreamError):
         _safe(callbacks.get("on_error"), outcome, "on_error")
     else:
@@ -234,3 +291,87 @@ def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
         fn(value)
     except Exception:
         log.exception("llmstreamer: %s raised; the exception was dropped", name)
+
+
+def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: Any = None) -> Run:
+    """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
+    msgs = coerce_messages(messages)
+    opts = make_options(streamer.provider, streamer.supported_options, options)
+    streamer.validate(msgs, opts)
+    return Run(streamer, msgs, opts, state)
+
+
+def launch(run: Run, callbacks: Any, on_end: Callable[[Any], None] | None = None) -> StreamHandle:
+    """Run ``run`` on a worker thread (or the streamer's executor) firing ``callbacks``; its handle."""
+    found = resolve(callbacks)
+    handle = StreamHandle(run, found, on_end)
+    streamer = run.streamer
+    if streamer.executor is not None:
+        streamer.executor.submit(handle._work)
+    else:
+        name = f"llmstreamer-{streamer.provider}-{next(_thread_ids)}"
+        thread = threading.Thread(target=handle._work, name=name)
+        handle._thread = thread
+        thread.start()
+    return handle
+
+
+class StreamHandle:
+    """The running stream of one `Streamer.stream_chat` call.
+
+    Example::
+
+        handle = streamer.stream_chat(messages, StreamCallbacks(on_content=print))
+        handle.wait(timeout=60)
+        response = handle.result()   # raises the stream's error, if it failed
+    """
+
+    def __init__(self, run: Run, callbacks: Mapping[str, Callable[..., Any]], on_end: Callable[[Any], None] | None) -> None:
+        self._stream = run
+        self._callbacks = callbacks
+        self._on_end = on_end
+        self._done = threading.Event()
+        self._outcome: Response | LLMStreamError | None = None
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> None:
+        try:
+            self._outcome = dispatch(self._stream, self._callbacks, self._on_end)
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the terminal callback has returned; False if ``timeout`` expired first."""
+        if not self._done.wait(timeout):
+            return False
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        return True
+
+    def result(self, timeout: float | None = None) -> Response:
+        """The final `Response`; raises the stream's `LLMStreamError` if it failed.
+
+        Raises:
+            TimeoutError: the stream did not end within ``timeout`` seconds.
+        """
+        if not self.wait(timeout):
+            raise TimeoutError(f"the stream did not end within {timeout} s")
+        outcome = self._outcome
+        if isinstance(outcome, LLMStreamError):
+            raise outcome
+        assert outcome is not None
+        return outcome
+
+    def cancel(self) -> None:
+        """Stop the stream from any thread: the connection is shut down at once and the stream
+        ends with ``on_error(StreamCancelled)`` (unless it had already ended)."""
+        self._stream.token.cancel()
+
+    def done(self) -> bool:
+        """True once the terminal callback has returned."""
+        return self._done.is_set()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<StreamHandle {self._stream.streamer.provider}:{self._stream.streamer.model} {state}>"

@@ -1,0 +1,54 @@
+"""`ProviderSpec`: the facts of one provider as a frozen value (a class states it, a preset evolves it)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import attrs
+
+__all__ = ["ProviderSpec"]
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _option_names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+@attrs.frozen(kw_only=True)
+class ProviderSpec:
+    """What a provider is: its name, where its key and URL come from, what it supports.
+
+    Attributes:
+        name: The provider's name (``streamer("name:model")``, errors, thread names).
+        api_key_env: Environment variables the key is read from, in order.
+        requires_key: Refuse to start without a key.
+        base_url_env: An environment variable that overrides the default URL.
+        default_base_url: Where the API lives by default.
+        default_model: The model used when none is given.
+        supported_options: The ``stream_chat`` options honoured beyond the engine's own.
+        terminal: The terminal event, as `IncompleteStreamError` messages name it.
+        runs_tools: True when the provider runs tool calls inside a round itself.
+        framing: ``"sse"`` or ``"ndjson"`` (HTTP providers).
+        chat_path: The path the chat request is posted to (HTTP providers).
+        auth_header: The header that carries the key (HTTP providers).
+        auth_prefix: What goes before the key in that header (``"Bearer "``).
+    """
+
+    name: str
+    api_key_env: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    requires_key: bool = False
+    base_url_env: str | None = None
+    default_base_url: str | None = None
+    default_model: str | None = None
+    supported_options: frozenset[str] = attrs.field(default=frozenset(), converter=_option_names)
+    terminal: str = "its terminal event"
+    runs_tools: bool = False
+    framing: str = attrs.field(default="sse", validator=attrs.validators.in_(("sse", "ndjson")))
+    chat_path: str = "/chat/completions"
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
