@@ -304,7 +304,7 @@ def _ttft_whatif(streamer: Any, msgs: List[Any], count: int) -> Dict[str, float]
     """Median µs from sending a warm request to the first body bytes, through three transports."""
     import urllib3
 
-    from llmstreamer import StreamCallbacks
+    from llmstreamer import StreamCallbacks, _engine
     from llmstreamer._cancel import CancelToken
 
     opts = _engine.prepare(streamer, msgs, {}).options

@@ -23,6 +23,7 @@ import attrs
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
 from ._options import Options, coerce_messages, make_options
+from ._spec import ProviderSpec
 from .callbacks import resolve
 from .errors import (
     APIConnectionError,
@@ -47,24 +48,13 @@ _IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
 
 
 class Source(Protocol):
-    """What the engine needs of a streamer: its facts and its public hooks (see ``provider``)."""
+    """What the engine needs of a streamer: its spec, model, timing and the public hooks (see ``provider``)."""
 
-    @property
-    def provider(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def timeout(self) -> Timeout: ...
-    @property
-    def retry(self) -> RetryPolicy: ...
-    @property
-    def executor(self) -> Executor | None: ...
-    @property
-    def supported_options(self) -> frozenset[str]: ...
-    @property
-    def terminal(self) -> str: ...
-    @property
-    def runs_tools(self) -> bool: ...
+    spec: ProviderSpec
+    model: str
+    timeout: Timeout
+    retry: RetryPolicy
+    executor: Executor | None
 
     def validate(self, messages: tuple[Message, ...], options: Options) -> None: ...
 
@@ -96,7 +86,7 @@ class Run:
         self.options = options
         self.token = CancelToken()
         self.context = RoundContext(self.token, state)
-        self.acc = Accumulator(streamer.provider, streamer.model)
+        self.acc = Accumulator(streamer.spec.name, streamer.model)
         self.started = time.monotonic()
         self.delivered = False
 
@@ -107,7 +97,7 @@ class Run:
 
     def events(self) -> Generator[Event, None, None]:
         """The public events of the stream, ending with ``finish``; errors carry ``.partial``."""
-        provider = self.streamer.provider
+        provider = self.streamer.spec.name
         token = self.token
         token.start_deadline(self.streamer.timeout.total, f"llmstreamer-{provider}")
         try:
@@ -151,7 +141,7 @@ class Run:
             message = acc.end_round()
             history.append(message)
             calls = message.tool_calls
-            if not calls or toolbox is None or self.streamer.runs_tools or finish == "max_iterations":
+            if not calls or toolbox is None or self.streamer.spec.runs_tools or finish == "max_iterations":
                 return finish
             if any(toolbox.get(c.name) is not None and toolbox.get(c.name).fn is None for c in calls):
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
@@ -187,11 +177,11 @@ class Run:
                             emitted.add(id(event.data))
                         yield event
                 if token.reason is not None:
-                    raise token.error(streamer.provider)
+                    raise token.error(streamer.spec.name)
                 if not acc.done:
                     raise IncompleteStreamError(
-                        f"the stream ended before {streamer.terminal}: the answer is incomplete",
-                        provider=streamer.provider,
+                        f"the stream ended before {streamer.spec.terminal}: the answer is incomplete",
+                        provider=streamer.spec.name,
                     )
                 break
             except LLMStreamError as err:
@@ -199,16 +189,16 @@ class Run:
                 if acc.done and token.reason is None and isinstance(err, APIConnectionError):
                     # The terminal event had arrived: a drop, reset or stall while waiting for
                     # the end of the body does not make a whole answer an error.
-                    log.debug("%s: %s after the terminal event; the answer is whole", streamer.provider, type(err).__name__)
+                    log.debug("%s: %s after the terminal event; the answer is whole", streamer.spec.name, type(err).__name__)
                     break
                 if self.delivered or token.reason is not None or not policy.should_retry(err, attempt):
                     raise
                 delay = policy.delay(attempt, err)
                 attempt += 1
-                log.debug("%s: retry %d in %.2f s after %s", streamer.provider, attempt, delay, type(err).__name__)
+                log.debug("%s: retry %d in %.2f s after %s", streamer.spec.name, attempt, delay, type(err).__name__)
                 yield Event("retry", data=(err, attempt, delay))
                 if token.wait(delay):
-                    raise token.error(streamer.provider) from None
+                    raise token.error(streamer.spec.name) from None
                 acc.restart_round()
         self.delivered = True
         for call in acc.round_message().tool_calls:
@@ -261,7 +251,7 @@ def dispatch(
             except Exception as exc:
                 run.token.cancel()
                 events.close()
-                error = CallbackError(f"on_{kind} raised {type(exc).__name__}: {exc}", provider=run.streamer.provider)
+                error = CallbackError(f"on_{kind} raised {type(exc).__name__}: {exc}", provider=run.streamer.spec.name)
                 error.__cause__ = exc
                 error.partial = run.acc.response(finish_reason="error", duration=time.monotonic() - run.started)
                 outcome = error
@@ -269,12 +259,12 @@ def dispatch(
     except LLMStreamError as err:
         outcome = err
     except Exception as exc:  # a bug in llmstreamer or a provider: still exactly one terminal callback
-        log.exception("llmstreamer: the %s stream failed unexpectedly", run.streamer.provider)
-        outcome = StreamError(f"llmstreamer failed ({type(exc).__name__}: {exc})", provider=run.streamer.provider)
+        log.exception("llmstreamer: the %s stream failed unexpectedly", run.streamer.spec.name)
+        outcome = StreamError(f"llmstreamer failed ({type(exc).__name__}: {exc})", provider=run.streamer.spec.name)
         outcome.__cause__ = exc
         outcome.partial = run.partial(outcome)
     if outcome is None:  # the generator ended without finish: only possible after close()
-        outcome = run.token.error(run.streamer.provider)
+        outcome = run.token.error(run.streamer.spec.name)
     if on_end is not None:
         _safe(on_end, outcome, "the stream's bookkeeping")
     if isinstance(outcome, LLMStreamError):
@@ -296,7 +286,7 @@ def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
 def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: Any = None) -> Run:
     """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
     msgs = coerce_messages(messages)
-    opts = make_options(streamer.provider, streamer.supported_options, options)
+    opts = make_options(streamer.spec.name, streamer.spec.supported_options, options)
     streamer.validate(msgs, opts)
     return Run(streamer, msgs, opts, state)
 
@@ -309,7 +299,7 @@ def launch(run: Run, callbacks: Any, on_end: Callable[[Any], None] | None = None
     if streamer.executor is not None:
         streamer.executor.submit(handle._work)
     else:
-        name = f"llmstreamer-{streamer.provider}-{next(_thread_ids)}"
+        name = f"llmstreamer-{streamer.spec.name}-{next(_thread_ids)}"
         thread = threading.Thread(target=handle._work, name=name)
         handle._thread = thread
         thread.start()
@@ -374,4 +364,4 @@ class StreamHandle:
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "running"
-        return f"<StreamHandle {self._stream.streamer.provider}:{self._stream.streamer.model} {state}>"
+        return f"<StreamHandle {self._stream.streamer.spec.name}:{self._stream.streamer.model} {state}>"

@@ -10,12 +10,14 @@ import attrs
 from .errors import ConfigurationError
 from .models import Message
 
-__all__ = ["ENGINE_OPTIONS", "OPTION_NAMES", "REASONING_LEVELS", "Options", "coerce_messages", "make_options"]
+__all__ = ["COMMON_OPTIONS", "ENGINE_OPTIONS", "OPTION_NAMES", "REASONING_LEVELS", "Options", "coerce_messages", "make_options"]
 
 REASONING_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 # Options the engine itself honours for every provider.
 ENGINE_OPTIONS = frozenset({"system", "max_iterations", "confirm_tool", "extra"})
+# Options nearly every provider takes (a ProviderSpec lists these plus its own).
+COMMON_OPTIONS = frozenset({"temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "reasoning"})
 
 
 @attrs.frozen(kw_only=True)

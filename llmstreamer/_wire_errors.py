@@ -11,12 +11,12 @@ import contextlib
 import json
 from typing import Any, Iterator, Mapping
 
+from ._fields import EXCERPT
 from .errors import LLMStreamError, StreamError, error_for_status, status_for_type
 from .retry import parse_retry_after
 
 __all__ = ["decoding", "error_from_body", "error_from_event", "parse_error", "request_id_of"]
 
-_EXCERPT = 500
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid")
 
 
@@ -113,7 +113,7 @@ def error_from_body(
     if redact is not None:
         excerpt = redact(excerpt)
         message = redact(message) if message else message
-    excerpt = excerpt[:_EXCERPT]
+    excerpt = excerpt[:EXCERPT]
     if status < 400:
         equivalent = _equivalent_status(kind, numeric)
         if equivalent is None:
@@ -155,7 +155,7 @@ def error_from_event(payload: Any, *, provider: str, request_id: str | None = No
         message,
         status_code=status,
         error_type=kind,
-        body=json.dumps(payload)[:_EXCERPT],
+        body=json.dumps(payload)[:EXCERPT],
         request_id=request_id,
         retry_after=hint,
         provider=provider,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import signal
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__
+from ._cli_printer import PROG, Printer, stats_line
 from ._options import REASONING_LEVELS
 from .conversation import Conversation
 from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamCancelled
@@ -26,12 +26,10 @@ from .models import Message
 
 if TYPE_CHECKING:
     from ._engine import StreamHandle
-    from .models import Response, ToolCall, ToolResult, Usage
     from .provider import Streamer
 
 __all__ = ["main"]
 
-PROG = "llmstreamer"
 MODEL_ENV = "LLMSTREAMER_MODEL"
 DEFAULT_MODEL = "eliza"
 ELIZA_PACE = 0.05  # seconds between Eliza's words when a person is watching
@@ -140,116 +138,6 @@ def _say(line: str) -> None:
 # --- chat ----------------------------------------------------------------------------------
 
 
-class _Printer:
-    """Callbacks that print one answer as it arrives: text (thinking on stderr) or JSON lines."""
-
-    def __init__(self, out: IO[str], err: IO[str], *, as_json: bool, show_thinking: bool) -> None:
-        self.out = out
-        self.err = err
-        self.as_json = as_json
-        self.show_thinking = show_thinking
-        self.dim = err.isatty()
-        self.response: Response | None = None
-        self.error: LLMStreamError | None = None
-        self.line_open = False  # answer text was printed without its final newline
-
-    def _emit(self, **event: Any) -> None:
-        self.out.write(json.dumps(event) + "\n")
-        self.out.flush()
-
-    def on_content(self, text: str) -> None:
-        if self.as_json:
-            self._emit(type="content", text=text)
-            return
-        self.out.write(text)
-        self.out.flush()
-        self.line_open = not text.endswith("\n")
-
-    def on_thinking(self, text: str) -> None:
-        if self.as_json:
-            self._emit(type="thinking", text=text)
-        elif self.show_thinking:
-            self.err.write(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
-            self.err.flush()
-
-    def on_tool_call(self, call: ToolCall) -> None:
-        if self.as_json:
-            self._emit(type="tool_call", id=call.id, name=call.name, arguments=dict(call.arguments))
-        else:
-            self.err.write(f"[tool call {call.name}({json.dumps(dict(call.arguments))})]\n")
-
-    def on_tool_result(self, result: ToolResult) -> None:
-        if self.as_json:
-            self._emit(type="tool_result", call_id=result.call_id, name=result.name, content=result.content,
-                       is_error=result.is_error)  # fmt: skip
-        else:
-            self.err.write(f"[tool result {result.name}: {result.content[:200]}]\n")
-
-    def on_usage(self, usage: Usage) -> None:
-        if self.as_json:
-            self._emit(type="usage", **_usage_dict(usage))
-
-    def on_retry(self, error: LLMStreamError, attempt: int, delay: float) -> None:
-        if self.as_json:
-            self._emit(type="retry", error=type(error).__name__, message=str(error), attempt=attempt, delay=delay)
-        else:
-            self.err.write(f"{PROG}: {error}; retry {attempt} in {delay:.1f} s\n")
-
-    def on_finish(self, response: Response) -> None:
-        self.response = response
-        if self.as_json:
-            self._emit(
-                type="finish",
-                text=response.text,
-                thinking=response.thinking,
-                finish_reason=response.finish_reason,
-                provider=response.provider,
-                model=response.model,
-                request_id=response.request_id,
-                usage=_usage_dict(response.usage) if response.usage else None,
-                time_to_first_token=response.time_to_first_token,
-                duration=response.duration,
-            )
-        else:
-            self.end_line()
-
-    def on_error(self, error: LLMStreamError) -> None:
-        self.error = error
-        if self.as_json:
-            self._emit(type="error", error=type(error).__name__, message=str(error))
-        else:
-            self.end_line()
-
-    def end_line(self) -> None:
-        if self.line_open:
-            self.out.write("\n")
-            self.out.flush()
-            self.line_open = False
-
-
-def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _stats(response: Response) -> str:
-    parts = [f"{response.provider}:{response.model}"]
-    ttft = response.time_to_first_token
-    parts.append(f"time to first token {ttft:.3f} s" if ttft is not None else "no text")
-    usage = response.usage
-    if usage is not None:
-        parts.append(f"{usage.input_tokens} input + {usage.output_tokens} output tokens")
-        if response.duration > 0:
-            parts.append(f"{usage.output_tokens / response.duration:.1f} tokens/s")
-    parts.append(f"{response.duration:.3f} s")
-    return "stats: " + ", ".join(parts)
-
-
 def _build(spec: str, pace: float | None) -> Streamer:
     """The streamer for ``provider[:model]``; Eliza gets its pace."""
     from .registry import resolve, streamer
@@ -306,12 +194,12 @@ def _wait(start: Callable[[], StreamHandle]) -> None:
         raise KeyboardInterrupt
 
 
-def _outcome(printer: _Printer, stats: bool) -> int:
+def _outcome(printer: Printer, stats: bool) -> int:
     """Report how one answer ended; returns the exit code it deserves."""
     error = printer.error
     if error is None:
         if stats and printer.response is not None:
-            _say(_stats(printer.response))
+            _say(stats_line(printer.response))
         return EXIT_OK
     if isinstance(error, StreamCancelled):
         return EXIT_INTERRUPTED
@@ -334,8 +222,8 @@ def _chat(args: argparse.Namespace) -> int:
     streamer = _build(args.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL, args.pace)
     options = _chat_options(args, streamer)
 
-    def printer() -> _Printer:
-        return _Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=args.show_thinking)
+    def printer() -> Printer:
+        return Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=args.show_thinking)
 
     if interactive:
         return _interactive(streamer, options, printer, args.stats)
@@ -344,7 +232,7 @@ def _chat(args: argparse.Namespace) -> int:
     return _outcome(callbacks, args.stats)
 
 
-def _interactive(streamer: Streamer, options: dict[str, Any], printer: Callable[[], _Printer], stats: bool) -> int:
+def _interactive(streamer: Streamer, options: dict[str, Any], printer: Callable[[], Printer], stats: bool) -> int:
     try:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:

@@ -47,6 +47,7 @@ import attrs
 
 from . import _engine
 from ._cancel import CancelToken
+from ._closing import Closing
 from ._engine import RoundContext, StreamHandle
 from ._http import Request, Transport, is_json
 from ._options import Options
@@ -86,7 +87,7 @@ _LEGACY_FACTS = {
 }
 
 
-class Streamer:
+class Streamer(Closing):
     """The base of every provider: one synchronous, callback-style interface to stream a chat.
 
     Args:
@@ -246,12 +247,6 @@ class Streamer:
 
     def close(self) -> None:
         """Release pooled connections. The streamer stays usable; the pool is rebuilt on use."""
-
-    def __enter__(self) -> Streamer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def redact(self, text: str) -> str:
         """``text`` with the API key replaced by ``***`` (errors and logs never show a key)."""

@@ -34,11 +34,9 @@ import logging
 import queue
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-import attrs
-
 from .callbacks import StreamCallbacks, resolve
 from .errors import APIStatusError, CallbackError, ConfigurationError, LLMStreamError
-from .models import Message, Response, ToolCall, ToolResult, Usage
+from .models import Message, Response
 
 if TYPE_CHECKING:
     import flask
@@ -64,33 +62,6 @@ Messages = Iterable["Message | Mapping[str, Any]"]
 # --- payloads -----------------------------------------------------------------------------------
 
 
-def _call_json(call: ToolCall) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": dict(call.arguments)}
-    if call.error is not None:
-        out["error"] = call.error
-    return out
-
-
-def _usage_json(usage: Usage | None) -> dict[str, Any] | None:
-    return None if usage is None else attrs.asdict(usage)
-
-
-def _response_json(response: Response) -> dict[str, Any]:
-    return {
-        "text": response.text,
-        "thinking": response.thinking,
-        "tool_calls": [_call_json(c) for c in response.tool_calls],
-        "finish_reason": response.finish_reason,
-        "usage": _usage_json(response.usage),
-        "model": response.model,
-        "provider": response.provider,
-        "request_id": response.request_id,
-        "time_to_first_token": response.time_to_first_token,
-        "duration": response.duration,
-        "messages": [m.to_dict() for m in response.messages],
-    }
-
-
 def _error_json(error: LLMStreamError, redact: Callable[[str], str]) -> dict[str, Any]:
     message = redact(error.message)  # the engine already redacts; never trust one layer
     out: dict[str, Any] = {"error": type(error).__name__, "message": message, "provider": error.provider}
@@ -102,16 +73,10 @@ def _error_json(error: LLMStreamError, redact: Callable[[str], str]) -> dict[str
 def _payload(kind: str, value: Any, redact: Callable[[str], str]) -> dict[str, Any]:
     if kind == "content" or kind == "thinking":
         return {"text": value}
-    if kind == "done":
-        return _response_json(value)
     if kind == "error":
         return _error_json(value, redact)
-    if kind == "tool_call":
-        return _call_json(value)
-    if kind == "usage":
-        return attrs.asdict(value)
-    result: ToolResult = value
-    return {"call_id": result.call_id, "name": result.name, "content": result.content, "is_error": result.is_error}
+    # done (a Response), tool_call, tool_result, usage: the values' one JSON form
+    return value.to_dict()  # type: ignore[no-any-return]
 
 
 def _dumps(payload: Mapping[str, Any]) -> str:
@@ -389,7 +354,7 @@ def relay(
 def _send_failed(pump: _Pump, exc: Exception) -> Response:
     pump.cancel()
     handle = pump.handle
-    partial: Response | None
+    partial: Any
     try:
         partial = handle.result(_JOIN)  # the send of the ``done`` frame failed: the stream had ended
     except LLMStreamError as err:

@@ -146,7 +146,7 @@ def test_sse_body_split_into_single_bytes_parses_the_same(server: FakeLLMServer,
 
 
 def test_every_event_kind_has_its_payload() -> None:
-    """Thinking, content, tool calls, tool results and usage map to their documented JSON payloads."""
+    """Thinking, content, tool calls, tool results and usage map to their documented JSON payloads (the values' to_dict)."""
     call = ToolCall("call_1", "lookup", {"q": "weather"}, '{"q": "weather"}')
     bad = ToolCall("call_2", "lookup", {}, "{oops", "the arguments are not valid JSON")
     script = [
@@ -163,8 +163,14 @@ def test_every_event_kind_has_its_payload() -> None:
     expected = streamer.chat(HI)
     events = timeless(parse(b"".join(sse_stream(streamer, HI))))
     usage = {"input_tokens": 7, "output_tokens": 5, "cached_input_tokens": 1, "reasoning_tokens": 2, "total_tokens": 12}
-    call_json = {"id": "call_1", "name": "lookup", "arguments": {"q": "weather"}}
-    bad_json = {"id": "call_2", "name": "lookup", "arguments": {}, "error": "the arguments are not valid JSON"}
+    call_json = {"id": "call_1", "name": "lookup", "arguments": {"q": "weather"}, "raw_arguments": '{"q": "weather"}'}
+    bad_json = {
+        "id": "call_2",
+        "name": "lookup",
+        "arguments": {},
+        "raw_arguments": "{oops",
+        "error": "the arguments are not valid JSON",
+    }
     assert events == [
         ("thinking", {"text": "Let me look."}),
         ("content", {"text": "Checking"}),

@@ -41,7 +41,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from .._options import Options
+from .._fields import sampling
+from .._options import COMMON_OPTIONS, Options
 from .._wire_errors import error_from_event
 from ..errors import ConfigurationError
 from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
@@ -93,7 +94,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
 
     spec = ProviderSpec(
         name="chat-completions",
-        supported_options={"temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "reasoning", "response_format"},
+        supported_options=COMMON_OPTIONS | {"seed", "response_format"},
         terminal="data: [DONE]",
     )
     max_tokens_field: ClassVar[str] = "max_tokens"
@@ -119,16 +120,12 @@ class ChatCompletionsStreamer(HTTPStreamer):
         body: dict[str, Any] = {"model": self.model, "messages": wire, "stream": True}
         if self.include_usage:
             body["stream_options"] = {"include_usage": True}
-        if options.temperature is not None:
-            body["temperature"] = options.temperature
-        if options.top_p is not None:
-            body["top_p"] = options.top_p
-        if options.max_tokens is not None:
-            body[self.max_tokens_field] = options.max_tokens
-        if options.stop:
-            body["stop"] = list(options.stop)
-        if options.seed is not None:
-            body[self.seed_field] = options.seed
+        body.update(
+            sampling(
+                options,
+                {"temperature": "temperature", "top_p": "top_p", "max_tokens": self.max_tokens_field, "stop": "stop", "seed": self.seed_field},
+            )
+        )
         if options.tools is not None:
             body["tools"] = [{"type": "function", "function": d} for d in options.tools.definitions()]
             if options.tool_choice is not None:

@@ -27,7 +27,7 @@ import math
 import random
 from typing import Any, Iterator
 
-from .._options import Options
+from .._options import COMMON_OPTIONS, Options
 from ..errors import ConfigurationError
 from ..models import Event, Message, Model, Usage
 from ..provider import ProviderSpec, RoundContext, Streamer
@@ -69,18 +69,7 @@ class ElizaStreamer(Streamer):
     spec = ProviderSpec(
         name="eliza",
         default_model="eliza",
-        supported_options={
-            "temperature",
-            "top_p",
-            "top_k",
-            "max_tokens",
-            "stop",
-            "seed",
-            "reasoning",
-            "thinking_budget",
-            "tools",
-            "tool_choice",
-        },
+        supported_options=COMMON_OPTIONS | {"top_k", "seed", "thinking_budget"},
         terminal="the end of its answer",
     )
 

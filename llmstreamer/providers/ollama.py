@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
-from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from .._accumulate import parse_arguments
-from .._options import Options
+from .._fields import EXCERPT, epoch, merge_extra, sampling
+from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
 from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
@@ -59,9 +58,9 @@ ERROR_HINTS = (
 
 _LEVELS = {"minimal": "low", "xhigh": "high"}
 _CALL_ID_PREFIX = "ollama_call_"
-_EXCERPT = 500
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 _NOTHING: tuple[Event, ...] = ()
+# option -> field of the request's "options"
+_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "num_predict", "stop": "stop", "seed": "seed"}
 
 
 def _host_url(value: str) -> str:
@@ -103,7 +102,7 @@ class OllamaStreamer(HTTPStreamer):
         base_url_env="OLLAMA_HOST",
         default_base_url=f"http://localhost:{DEFAULT_PORT}",
         default_model="llama3.2",
-        supported_options={"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"},
+        supported_options=COMMON_OPTIONS | {"top_k", "seed", "response_format"},
         terminal='a line with "done": true',
         framing="ndjson",
         chat_path="/api/chat",
@@ -122,19 +121,7 @@ class OllamaStreamer(HTTPStreamer):
         for message in messages:
             wire.extend(_message(message))
         body: dict[str, Any] = {"model": self.model, "messages": wire, "stream": True}
-        opts: dict[str, Any] = {}
-        if options.temperature is not None:
-            opts["temperature"] = options.temperature
-        if options.top_p is not None:
-            opts["top_p"] = options.top_p
-        if options.top_k is not None:
-            opts["top_k"] = options.top_k
-        if options.max_tokens is not None:
-            opts["num_predict"] = options.max_tokens
-        if options.stop:
-            opts["stop"] = list(options.stop)
-        if options.seed is not None:
-            opts["seed"] = options.seed
+        opts = sampling(options, _SAMPLING)
         if opts:
             body["options"] = opts
         if options.reasoning is not None:
@@ -144,9 +131,7 @@ class OllamaStreamer(HTTPStreamer):
         if options.response_format is not None:
             schema = response_schema(options.response_format)
             body["format"] = "json" if schema is None else schema
-        for key, value in (options.extra or {}).items():
-            current = body.get(key)
-            body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+        merge_extra(body, options.extra)
         return body
 
     def _think(self, level: str) -> bool | str:
@@ -244,7 +229,7 @@ class OllamaStreamer(HTTPStreamer):
         """The models pulled on the server, from ``GET {base_url}/api/tags``."""
         data = self.get_json("/api/tags")
         return [
-            Model(m["name"], self.provider, _epoch(m.get("modified_at")), None)
+            Model(m["name"], self.provider, epoch(m.get("modified_at")), None)
             for m in data.get("models") or ()
             if isinstance(m, dict) and isinstance(m.get("name"), str)
         ]
@@ -283,15 +268,5 @@ def _inband_error(error: Any, line: str, provider: str) -> LLMStreamError:
     lower = text.lower()
     for hint, status in ERROR_HINTS:
         if hint in lower:
-            return error_for_status(status)(text, status_code=status, body=line[:_EXCERPT], provider=provider)
+            return error_for_status(status)(text, status_code=status, body=line[:EXCERPT], provider=provider)
     return StreamError(text or "the server reported an error in the stream", provider=provider)
-
-
-def _epoch(stamp: Any) -> int | None:
-    """Seconds since the epoch of an RFC 3339 time with nanoseconds (as Ollama writes them)."""
-    match = _STAMP.match(stamp) if isinstance(stamp, str) else None
-    if match is None:
-        return None
-    zone = match.group(2) or "+00:00"
-    when = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone))
-    return int(when.timestamp())

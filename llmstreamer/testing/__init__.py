@@ -11,7 +11,7 @@ Use it to test your own callback code without a network or an API key::
         assert streamer.chat([Message.user("Hi")]).text == "Hello there"
 """
 
-from ._reply import Reply, words
-from ._server import FakeLLMServer, RecordedRequest
+from ._reply import RecordedRequest, Reply, words
+from ._server import FakeLLMServer
 
 __all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "words"]

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 __all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render"]
 

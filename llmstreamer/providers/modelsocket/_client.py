@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..._cancel import CancelToken
+from ..._closing import Closing
 from ...errors import APIConnectionError, StreamError
 from ...retry import Timeout
 from ._connection import Connection, open_connection
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_URL", "ModelSocketClient"]
 DEFAULT_URL = "wss://models.mixlayer.ai/ws"
 
 
-class ModelSocketClient:
+class ModelSocketClient(Closing):
     """A connection to a ModelSocket server, for working with sequences directly.
 
     Make one with `connect`; close it (or use ``with``) to close its sequences and its reader thread.
@@ -141,12 +142,6 @@ class ModelSocketClient:
             seqs = list(self._seqs.values())
             self._seqs.clear()
         self._conn.close([seq.id for seq in seqs if seq._mark_closed()])
-
-    def __enter__(self) -> ModelSocketClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<ModelSocketClient {self.url} {'closed' if self.closed else 'open'}>"

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable, Iterator, Protocol
 
 from ... import _engine
 from ..._cancel import CancelToken
+from ..._closing import Closing
 from ..._engine import RoundContext, StreamHandle
 from ..._options import Options, make_options
+from ..._spec import ProviderSpec
 from ...errors import APIConnectionError, ConfigurationError, LLMStreamError, StreamError
 from ...models import Event, Message, Usage
 from ...retry import RetryPolicy, Timeout
@@ -46,7 +48,7 @@ class _Owner(Protocol):
     def _forget(self, seq: Seq) -> None: ...
 
 
-class Seq:
+class Seq(Closing):
     """One server-side sequence: `append` text, `generate` a continuation, `fork`, `close`.
 
     Commands on one sequence run one at a time (the server's state machine); a second one while
@@ -149,12 +151,6 @@ class Seq:
         except APIConnectionError:
             pass  # a sequence dies with its connection
 
-    def __enter__(self) -> Seq:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Seq {self.id} {self.model} {self.state}>"
 
@@ -226,10 +222,7 @@ class Seq:
 class _SeqSource:
     """What the engine streams from for `Seq.generate`: the sequence, on its client's connection."""
 
-    provider = PROVIDER
-    supported_options = SEQ_OPTIONS
-    terminal = "seq_gen_finish"
-    runs_tools = False
+    spec = ProviderSpec(name=PROVIDER, supported_options=SEQ_OPTIONS, terminal="seq_gen_finish")
     executor: Executor | None = None
 
     def __init__(self, seq: Seq) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import websocket
 
+from ..._fields import EXCERPT
 from ..._http import REDIRECTS, origin
 from ..._secret import Secret
 from ..._wire_errors import error_from_body
@@ -142,7 +143,7 @@ def event_error(event: Mapping[str, Any]) -> LLMStreamError:
         message,
         status_code=status,
         error_type=code,
-        body=json.dumps(dict(event))[:500],
+        body=json.dumps(dict(event))[:EXCERPT],
         retry_after=retry_after,
         provider=PROVIDER,
     )
