@@ -146,6 +146,14 @@ class Run:
                         f"the stream ended before {streamer.terminal}: the answer is incomplete",
                         provider=streamer.provider,
                     )
+                if acc.finish_reason is None:
+                    # "Finished" is what the wire states: a terminal marker alone (llama.cpp sends
+                    # just [DONE] for a stream it interrupts) does not make an answer whole.
+                    raise IncompleteStreamError(
+                        "the stream ended without saying how the answer finished (no finish reason): "
+                        "the answer is incomplete",
+                        provider=streamer.provider,
+                    )
                 break
             except LLMStreamError as err:
                 self._redact(err)  # before on_retry sees it
