@@ -17,6 +17,8 @@ from llmstreamer import (
     OpenAICompatibleStreamer,
     OpenAIStreamer,
     Timeout,
+    ToolCall,
+    tool,
 )
 from llmstreamer.base import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, Reply
@@ -171,3 +173,127 @@ def test_llamacpp_without_done_reads_usage_after_the_finish(server: FakeLLMServe
     response = streamer.chat(HI)
     assert response.text == "Hi" and response.finish_reason == "stop"
     assert response.usage is not None and response.usage.total_tokens == 3
+
+
+# --- 5. a truncated tool call is not a tool call ------------------------------------------------
+
+RAN: list[str] = []
+
+
+@tool
+def weather(city: str) -> str:
+    """The weather in a city.
+
+    Args:
+        city: The city's name.
+    """
+    RAN.append(city)
+    return f"Sunny in {city}"
+
+
+CUT = ToolCall("call_1", "weather", {}, '{"city": "Os')
+
+
+@pytest.mark.parametrize("flavor", ["openai", "mistral", "openrouter"])
+def test_length_mid_arguments_is_never_run(server: FakeLLMServer, flavor: str, recorder: Recorder) -> None:
+    """finish_reason length inside a call's arguments: finish is length, the call has its error, nothing runs."""
+    RAN.clear()
+    server.add(Reply(tool_calls=[CUT], finish_reason="length", usage=None))
+    streamer = make(server, flavor) if flavor != "openrouter" else OpenAICompatibleStreamer(model="m", base_url=server.base_url(flavor), name=flavor, retry=0)
+    streamer.stream_chat(HI, recorder, tools=[weather]).wait(10)
+    assert [c for c in recorder.calls if c[0] != "usage"] == [("tool_call", "weather"), ("finish", "")]
+    response = recorder.response
+    assert response is not None and response.finish_reason == "length"
+    (call,) = response.tool_calls
+    assert call.error is not None and "token limit" in call.error and call.raw_arguments == '{"city": "Os'
+    assert RAN == [] and len(server.requests) == 1
+
+
+def test_length_after_complete_looking_arguments_still_marks_the_open_call(server: FakeLLMServer) -> None:
+    """On the chat-completions wire a call still being written when the limit hit is truncated even if its JSON parses."""
+    RAN.clear()
+    server.add(Reply(tool_calls=[ToolCall("call_1", "weather", {"city": "Oslo"})], finish_reason="length"))
+    response = make(server, "openai").chat(HI, tools=[weather])
+    assert response.finish_reason == "length" and response.tool_calls[0].error is not None
+    assert RAN == [] and len(server.requests) == 1
+
+
+def anthropic_tool_events(stop: bool, reason: str) -> list[str]:
+    """An Anthropic tool_use block whose input is cut (no content_block_stop) or complete."""
+    out = [
+        ANTHROPIC_START,
+        named("content_block_start", {"index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}}),
+        named("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}}),
+        named("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '"Oslo"}' if stop else '"Os'}}),
+    ]
+    if stop:
+        out.append(named("content_block_stop", {"index": 0}))
+    out.append(named("message_delta", {"delta": {"stop_reason": reason, "stop_sequence": None}, "usage": {"output_tokens": 9}}))
+    out.append(named("message_stop", {}))
+    return out
+
+
+def test_anthropic_max_tokens_inside_input_json_is_never_run(server: FakeLLMServer, recorder: Recorder) -> None:
+    """stop_reason max_tokens with an unterminated input_json_delta: length, the call's error, no tool run."""
+    RAN.clear()
+    server.add(Reply(events=anthropic_tool_events(stop=False, reason="max_tokens")))
+    make(server, "anthropic").stream_chat(HI, recorder, tools=[weather]).wait(10)
+    assert [c for c in recorder.calls if c[0] != "usage"] == [("tool_call", "weather"), ("finish", "")]
+    assert recorder.response is not None and recorder.response.finish_reason == "length"
+    (call,) = recorder.response.tool_calls
+    assert call.error is not None and "token limit" in call.error
+    assert RAN == [] and len(server.requests) == 1
+
+
+def test_anthropic_complete_call_before_the_limit_keeps_no_error(server: FakeLLMServer) -> None:
+    """A tool block closed by content_block_stop before max_tokens is whole (no error), but the cut round runs nothing."""
+    RAN.clear()
+    server.add(Reply(events=anthropic_tool_events(stop=True, reason="max_tokens")))
+    response = make(server, "anthropic").chat(HI, tools=[weather])
+    assert response.finish_reason == "length"
+    (call,) = response.tool_calls
+    assert call.error is None and dict(call.arguments) == {"city": "Oslo"}
+    assert RAN == [] and len(server.requests) == 1
+
+
+def test_anthropic_tool_use_still_runs(server: FakeLLMServer) -> None:
+    """The same complete block with stop_reason tool_use runs the tool and goes on."""
+    RAN.clear()
+    server.add(Reply(events=anthropic_tool_events(stop=True, reason="tool_use")), Reply(text="Sunny."))
+    response = make(server, "anthropic").chat(HI, tools=[weather])
+    assert response.finish_reason == "stop" and response.text == "Sunny." and RAN == ["Oslo"]
+
+
+@pytest.mark.parametrize("flavor", ["ollama", "gemini"])
+def test_whole_calls_in_a_cut_round_are_not_run(server: FakeLLMServer, flavor: str) -> None:
+    """Wires that send calls whole: a round that ends in length runs none of its calls."""
+    RAN.clear()
+    server.add(Reply(tool_calls=[ToolCall("call_1", "weather", {"city": "Oslo"})], finish_reason="length"))
+    response = make(server, flavor).chat(HI, tools=[weather])
+    assert response.finish_reason == "length" and [c.name for c in response.tool_calls] == ["weather"]
+    assert RAN == [] and len(server.requests) == 1
+
+
+# --- 6. tool calls keep the wire's order --------------------------------------------------------
+
+
+def test_tool_calls_are_ordered_by_index_whatever_order_fragments_arrive(server: FakeLLMServer, recorder: Recorder) -> None:
+    """Fragments of index 1 before index 0, interleaved: the calls come out as index 0, then 1."""
+    def call(index: int, **fields: Any) -> dict[str, Any]:
+        return {"tool_calls": [{"index": index, **fields}]}
+
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        chunk(call(1, id="call_b", type="function", function={"name": "second", "arguments": ""})),
+        chunk(call(0, id="call_a", type="function", function={"name": "first", "arguments": '{"n":'})),
+        chunk(call(1, function={"arguments": '{"n": 2}'})),
+        chunk(call(0, function={"arguments": " 1}"})),
+        chunk({}, "tool_calls"),
+        "data: [DONE]\n\n",
+    ]
+    server.add(Reply(events=events))
+    make(server, "openai").stream_chat(HI, recorder).wait(10)
+    assert recorder.calls == [("tool_call", "first"), ("tool_call", "second"), ("finish", "")]
+    assert recorder.response is not None
+    assert [(c.id, dict(c.arguments)) for c in recorder.response.tool_calls] == [("call_a", {"n": 1}), ("call_b", {"n": 2})]
+    assert recorder.response.finish_reason == "tool_calls"
