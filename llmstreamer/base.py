@@ -19,7 +19,7 @@ import attrs
 from . import _run
 from ._cancel import CancelToken
 from ._http import Request, Transport
-from ._options import Options, coerce_messages, make_options
+from ._options import Options, check_contents, coerce_messages, make_options
 from ._secret import Secret
 from ._sse import NDJSONParser, SSEParser
 from ._wire_errors import request_id_of
@@ -246,6 +246,7 @@ class Streamer:
         opts = make_options(self.provider, self.supported_options, options)
         if session is not None:
             opts = attrs.evolve(opts, session=session)
+        check_contents(msgs)
         self._validate(msgs, opts)
         return _run.Run(self, msgs, opts)
 

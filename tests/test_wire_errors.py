@@ -1,4 +1,4 @@
-"""Error payloads as real servers send them: numeric-string codes, LiteLLM's call id, wording (issue 12)."""
+"""What real servers taught (issue 12): numeric-string error codes, LiteLLM's call id, wording, empty messages."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from llmstreamer import (
     AnthropicStreamer,
+    ConfigurationError,
     GeminiStreamer,
     LLMStreamError,
     Message,
@@ -19,6 +20,8 @@ from llmstreamer import (
     RateLimitError,
     ServerError,
     StreamError,
+    ToolCall,
+    ToolResult,
 )
 from llmstreamer._wire_errors import error_from_event, request_id_of
 from llmstreamer.base import HTTPStreamer
@@ -101,3 +104,31 @@ def test_json_body_message_uses_the_right_article(server: FakeLLMServer) -> None
     server.add(Reply(body={"hello": "world"}))
     err = fail(make(server, "openai"))
     assert type(err) is StreamError and "got an application/json body" in str(err)
+
+
+# --- 10. messages that say nothing are refused before any request --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("messages", "where"),
+    [
+        ([Message.user("")], r"messages\[0\] \(user\)"),
+        ([Message.user("Hi"), Message.assistant("")], r"messages\[1\] \(assistant\)"),
+        ([Message.system(""), Message.user("Hi")], r"messages\[0\] \(system\)"),
+        ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}, {"role": "user", "content": "?"}], r"messages\[1\] \(assistant\)"),
+    ],
+)
+@pytest.mark.parametrize("flavor", ["openai", "anthropic", "ollama"])
+def test_a_message_with_no_content_is_refused_before_sending(server: FakeLLMServer, flavor: str, messages: Any, where: str) -> None:
+    """An empty message is a ConfigurationError naming its index and role, and nothing is sent."""
+    with pytest.raises(ConfigurationError, match=where + " has no content"):
+        make(server, flavor).stream_chat(messages)
+    assert server.requests == []
+
+
+def test_an_assistant_message_with_only_tool_calls_is_fine(server: FakeLLMServer) -> None:
+    """An assistant message carrying tool calls and no text is valid history."""
+    call = ToolCall("call_1", "weather", {"city": "Oslo"})
+    history = [Message.user("Weather?"), Message("assistant", [call]), Message.tool([ToolResult("call_1", "weather", "Sunny")])]
+    server.add(Reply(text="Sunny."))
+    assert make(server, "openai").chat(history).text == "Sunny."
