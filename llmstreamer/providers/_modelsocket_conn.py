@@ -82,7 +82,7 @@ def open_connection(
 ) -> Connection:
     """Dial ``url`` (see `dial`) and start routing its events."""
     ws = dial(url, api_key, timeout=timeout, headers=headers, verify=verify)
-    return Connection(ws, url, redactor((api_key,) if api_key else ()), timeout)
+    return Connection(ws, url, redactor(api_key), timeout)
 
 
 class Connection:
