@@ -17,6 +17,7 @@ from llmstreamer import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    Timeout,
     Tool,
     ToolResult,
 )
@@ -174,3 +175,20 @@ def test_error_event_with_a_numeric_string_code(ms: FakeModelSocketServer, strea
     err = failed.value
     assert type(err) is cls and err.status_code == int(code)  # type: ignore[attr-defined]
     assert err.partial is not None and err.partial.text == "so"
+
+
+# --- the finish ends the stream --------------------------------------------------------------------
+
+
+def test_finish_does_not_wait_for_a_slow_close(ms: FakeModelSocketServer, recorder: Recorder) -> None:
+    """After seq_gen_finish, a server that never answers close holds on_finish for about a second, not the 30 s read timeout."""
+    ms.ignore_close = True
+    s = ModelSocketStreamer(model=MODEL, api_key=KEY, base_url=ms.url, timeout=Timeout(connect=5, read=30), retry=0)
+    try:
+        ms.add(Generation("All done."))
+        s.stream_chat(HI, recorder)
+        assert recorder.done.wait(10), "on_finish waited for seq_closed"
+        usage = [c for c in recorder.calls if c[0] == "usage"]  # from seq_text: seq_closed never came
+        assert recorder.calls == [("content", "All"), ("content", " done."), *usage, ("finish", "All done.")]
+    finally:
+        s.close()

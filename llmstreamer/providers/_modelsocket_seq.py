@@ -28,11 +28,12 @@ if TYPE_CHECKING:
     from ..tools import Toolbox
     from ._modelsocket_client import ModelSocketClient
 
-__all__ = ["ROLES", "SEQ_OPTIONS", "Seq"]
+__all__ = ["CLOSE_WAIT", "ROLES", "SEQ_OPTIONS", "Seq"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
 ROLES = ("user", "assistant", "system")
+CLOSE_WAIT = 1.0  # seconds a finished bare stream waits for seq_closed and its token counts
 # Options of Seq.generate (beyond max_iterations, confirm_tool, extra); repeat_penalty rides in extra.
 SEQ_OPTIONS = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop", "seed"})
 
@@ -231,11 +232,17 @@ class Seq:
                 self._append(text, role, False, token)
 
     def _close_for_usage(self, token: CancelToken) -> Usage | None:
-        """Close after a finished generation; the ``seq_closed`` token counts, if it brings them."""
+        """Close after a finished generation; the ``seq_closed`` token counts, if it brings them.
+
+        The answer is already whole: the wait for ``seq_closed`` is bounded by `CLOSE_WAIT`
+        seconds (then the counts from ``seq_text`` stand), so ``on_finish`` is never held for
+        the read timeout by a server slow to close.
+        """
         if not self._mark_closed():
             return None
         try:
-            event = self._conn.wait_for(self._conn.command({"command": "close"}, seq_id=self.id), token, "seq_closed")
+            inbox = self._conn.command({"command": "close"}, seq_id=self.id)
+            event = self._conn.wait_for(inbox, token, "seq_closed", CLOSE_WAIT)
         except LLMStreamError as exc:
             if token.reason is not None:
                 raise
