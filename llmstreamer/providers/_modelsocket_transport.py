@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Mapping
 import websocket
 
 from .._http import origin
+from .._secret import Secret
 from .._wire_errors import error_from_body
 from ..errors import (
     APIConnectionError,
@@ -40,15 +41,10 @@ SUBPROTOCOL = "modelsocket.v0"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def redactor(secrets: tuple[str, ...]) -> Callable[[str], str]:
-    """A function replacing each secret in a text with ``***``."""
-
-    def redact(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    return redact
+def redactor(api_key: str | None) -> Callable[[str], str]:
+    """The redaction of ``api_key`` in a text: the one rule of `Secret` (keys too short to be
+    real keys are left alone, so a short test key never mangles a message)."""
+    return Secret(api_key).redact
 
 
 def where(url: str) -> str:
@@ -102,7 +98,7 @@ def dial(
     """
     if not url.startswith(("ws://", "wss://")):
         raise ConfigurationError(f"a ModelSocket URL starts with ws:// or wss://, got {url!r}", provider=PROVIDER)
-    redact = redactor((api_key,) if api_key else ())
+    redact = redactor(api_key)
     # The subprotocol goes in as a plain header: websocket-client would otherwise insist that the
     # server echoes it, which the reference servers do not promise (it is checked below instead).
     header = [f"Sec-WebSocket-Protocol: {SUBPROTOCOL}"]
@@ -135,13 +131,19 @@ def dial(
 def event_error(event: Mapping[str, Any]) -> LLMStreamError:
     """The error for an ``error`` event: its ``code`` picks the class, ``details.retry_after_ms`` the wait.
 
-    ``rate_limit_exceeded`` is a `RateLimitError`; an unknown or missing code a `StreamError`.
+    ``rate_limit_exceeded`` is a `RateLimitError`; a numeric code (``500`` or ``"500"``) maps like
+    that HTTP status; an unknown or missing code is a `StreamError`.
     """
     message = event.get("message")
     message = message if isinstance(message, str) and message else "the server reported an error"
     code = event.get("code")
+    status = None
+    if isinstance(code, int) and not isinstance(code, bool) and code >= 400:
+        status, code = code, None
+    elif isinstance(code, str) and code.strip().isdigit() and int(code) >= 400:
+        status, code = int(code), None  # a status written as a string ("500")
     code = code if isinstance(code, str) else None
-    status = status_for_type(code)
+    status = status or status_for_type(code)
     if status is None:
         return StreamError(f"{code}: {message}" if code else message, provider=PROVIDER)
     details = event.get("details")
