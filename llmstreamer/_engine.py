@@ -22,7 +22,7 @@ import attrs
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
-from ._options import Options, coerce_messages, make_options
+from ._options import Options, check_contents, coerce_messages, make_options
 from ._spec import ProviderSpec
 from .callbacks import resolve
 from .errors import (
@@ -45,6 +45,8 @@ _thread_ids = itertools.count(1)
 _TEXT_TYPES = frozenset({"content", "thinking"})
 # provider events that are also public, passed on as they arrive
 _IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
+# finish reasons after which the tool loop runs none of the round's calls
+_NO_TOOL_ROUND = frozenset({"max_iterations", "length"})
 
 
 class Source(Protocol):
@@ -130,8 +132,9 @@ class Run:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.
 
         Ends when the model stops asking for tools, when a called tool has no function (the
-        caller runs it: ``finish_reason`` is ``tool_calls``), or after ``max_iterations`` rounds
-        (``max_iterations``). Returns the finish reason.
+        caller runs it: ``finish_reason`` is ``tool_calls``), when the token limit cut the round
+        (``length``: a call cut mid-arguments carries its ``error`` and none is run), or after
+        ``max_iterations`` rounds (``max_iterations``). Returns the finish reason.
         """
         options, acc = self.options, self.acc
         toolbox = options.tools
@@ -141,8 +144,8 @@ class Run:
             message = acc.end_round()
             history.append(message)
             calls = message.tool_calls
-            if not calls or toolbox is None or self.streamer.spec.runs_tools or finish == "max_iterations":
-                return finish
+            if not calls or toolbox is None or self.streamer.spec.runs_tools or finish in _NO_TOOL_ROUND:
+                return finish  # after a cut ("length") no call of the round is run
             if any(toolbox.get(c.name) is not None and toolbox.get(c.name).fn is None for c in calls):
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
             if number == options.max_iterations:
@@ -181,6 +184,14 @@ class Run:
                 if not acc.done:
                     raise IncompleteStreamError(
                         f"the stream ended before {streamer.spec.terminal}: the answer is incomplete",
+                        provider=streamer.spec.name,
+                    )
+                if acc.finish_reason is None:
+                    # "Finished" is what the wire states: a terminal marker alone (llama.cpp sends
+                    # just [DONE] for a stream it interrupts) does not make an answer whole.
+                    raise IncompleteStreamError(
+                        "the stream ended without saying how the answer finished (no finish reason): "
+                        "the answer is incomplete",
                         provider=streamer.spec.name,
                     )
                 break
@@ -287,6 +298,7 @@ def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: 
     """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
     msgs = coerce_messages(messages)
     opts = make_options(streamer.spec.name, streamer.spec.supported_options, options)
+    check_contents(msgs)
     streamer.validate(msgs, opts)
     return Run(streamer, msgs, opts, state)
 

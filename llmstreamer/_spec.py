@@ -34,6 +34,10 @@ class ProviderSpec:
         terminal: The terminal event, as `IncompleteStreamError` messages name it.
         runs_tools: True when the provider runs tool calls inside a round itself.
         framing: ``"sse"`` or ``"ndjson"`` (HTTP providers).
+        done_ends_body: The decoder's ``done`` is the wire's terminal event ([DONE],
+            message_stop, Ollama's done line): the round ends there and what follows is never
+            read. False for wires whose stream ends only with the body (Gemini), where ``done``
+            marks a stated finish (HTTP providers).
         chat_path: The path the chat request is posted to (HTTP providers).
         auth_header: The header that carries the key (HTTP providers).
         auth_prefix: What goes before the key in that header (``"Bearer "``).
@@ -49,6 +53,7 @@ class ProviderSpec:
     terminal: str = "its terminal event"
     runs_tools: bool = False
     framing: str = attrs.field(default="sse", validator=attrs.validators.in_(("sse", "ndjson")))
+    done_ends_body: bool = True
     chat_path: str = "/chat/completions"
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "

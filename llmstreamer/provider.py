@@ -41,7 +41,7 @@ import json
 import os
 import warnings
 from concurrent.futures import Executor
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -49,6 +49,7 @@ from . import _engine
 from ._cancel import CancelToken
 from ._closing import Closing
 from ._engine import RoundContext, StreamHandle
+from ._fields import loads
 from ._http import Request, Transport, is_json
 from ._options import Options
 from ._secret import Secret
@@ -335,26 +336,36 @@ class HTTPStreamer(Streamer):
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
-            yield from self.decode_body(transport.body(resp, token, self.timeout))
-            reuse = True
+            body = transport.body(resp, token, self.timeout)
+            ended = yield from self.decode_body(body)
+            # After the terminal event the rest of the body is not ours to wait for: a server
+            # that keeps the connection open (or sends junk) gets a short drain, then a close.
+            reuse = transport.drain(resp, body) if ended else True
         finally:
             transport.release(resp, token, reuse=reuse)
 
-    def decode_body(self, chunks: Iterable[bytes]) -> Iterator[Event]:
+    def decode_body(self, chunks: Iterable[bytes]) -> Generator[Event, None, bool]:
         """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events.
 
-        A decoder that trips over the data (a missing key, a wrong type) ends the stream with
-        `StreamError` ("malformed stream"): the one place where builtin exceptions are caught.
+        Returns True when the terminal event ended the round before the body ended (see
+        ``spec.done_ends_body``): nothing after it is decoded. A decoder that trips over the
+        data (a missing key, a wrong type) ends the stream with `StreamError` ("malformed
+        stream"): the one place where builtin exceptions are caught.
         """
         decode = self.new_decoder()
         framer = SSEParser(self.max_event_bytes) if self.spec.framing == "sse" else NDJSONParser(self.max_event_bytes)
         feed = framer.feed
+        stop_at_done = self.spec.done_ends_body
         with decoding(self.provider):
             for chunk in chunks:
                 for name, data, _ in feed(chunk):
-                    yield from decode(name, data)
+                    for event in decode(name, data):
+                        yield event
+                        if stop_at_done and event.type == "done":
+                            return True
             for name, data, _ in framer.close():
                 yield from decode(name, data)
+        return False
 
     def get_json(self, path: str) -> Any:
         """GET ``base_url + path`` with the auth headers and decode its JSON (for `list_models`)."""
@@ -372,21 +383,3 @@ class HTTPStreamer(Streamer):
             return json.loads(raw)
         except ValueError as exc:
             raise StreamError(f"{path} did not return JSON: {raw[:120]!r}", provider=self.provider) from exc
-
-
-# The C scanner itself: json.loads adds two regex calls per document around it.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def loads(data: str, provider: str) -> Any:
-    """Decode one wire event's JSON, or raise `StreamError` quoting its start."""
-    try:
-        value, end = _scan(data, 0)
-        if end == len(data):
-            return value
-    except (StopIteration, ValueError):
-        pass  # leading or trailing whitespace, or an error: json.loads says which
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise StreamError(f"malformed JSON in the stream: {data[:120]!r}", provider=provider) from None

@@ -97,7 +97,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
         supported_options=COMMON_OPTIONS | {"seed", "response_format"},
         terminal="data: [DONE]",
     )
-    max_tokens_field: ClassVar[str] = "max_tokens"
+    max_tokens_field: str = "max_tokens"  # OpenAI sets it per instance, by its base URL
     seed_field: ClassVar[str] = "seed"
     include_usage: bool = True  # a class fact, but a compatible server may turn it off
     tool_message_name: ClassVar[bool] = False  # send the tool's name on tool messages (Mistral)

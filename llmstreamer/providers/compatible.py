@@ -101,7 +101,8 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             requires_key=bool(requires_key),
         )
         if "no_done" in chosen:
-            spec = attrs.evolve(spec, terminal="a finish_reason or data: [DONE]")
+            # with no [DONE] to end on, the round ends with the body (a usage chunk may follow the finish)
+            spec = attrs.evolve(spec, terminal="a finish_reason or data: [DONE]", done_ends_body=False)
         if "reasoning_object" in chosen:
             spec = attrs.evolve(spec, supported_options=spec.supported_options | {"thinking_budget"})
         self.spec = spec

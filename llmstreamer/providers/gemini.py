@@ -123,6 +123,7 @@ class GeminiStreamer(HTTPStreamer):
         default_model="gemini-2.5-flash",
         supported_options=COMMON_OPTIONS | {"top_k", "seed", "thinking_budget", "response_format"},
         terminal="an event with a finishReason",
+        done_ends_body=False,  # no terminal event on this wire: the stream ends with the body
         auth_header="x-goog-api-key",
         auth_prefix="",
     )

@@ -175,6 +175,8 @@ class _Connection:
         self.state(seq, "ready")
 
     def cmd_close(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
+        if self.server.ignore_close:
+            return
         self.runs = [r for r in self.runs if r.seq is not seq]
         self.closed(seq, None if self.server.close_without_cid else cid, None)
 

@@ -82,6 +82,7 @@ class FakeModelSocketServer(Closing):
         handshakes: The headers of every handshake (lower-case names).
         sequences: Every sequence by id (`FakeSeq`), closed ones included.
         close_without_cid: Answer ``close`` with a ``seq_closed`` that has no cid.
+        ignore_close: Never answer ``close`` (a server slow to release a sequence).
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class FakeModelSocketServer(Closing):
         self.handshake_headers = dict(handshake_headers or {})
         self.bos = "<|begin_of_text|>"
         self.close_without_cid = False
+        self.ignore_close = False
         self.requests: list[dict[str, Any]] = []
         self.handshakes: list[dict[str, str]] = []
         self.sequences: dict[str, FakeSeq] = {}

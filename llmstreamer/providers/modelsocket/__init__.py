@@ -10,7 +10,9 @@ Wire (the flat envelopes the reference clients speak): requests ``{"request": "s
 `ModelSocketStreamer` gives the usual ``stream_chat`` on top: a bare call opens a sequence,
 appends the messages, generates and closes it; inside a `Conversation` the sequence stays open
 and each turn appends only what is new (the server keeps the context), and
-``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API.
+``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API;
+``Seq.tool_return`` sends the results of tool calls you run yourself and continues the
+generation that stopped on them.
 """
 
 from __future__ import annotations
