@@ -57,6 +57,7 @@ from .models import (
 from .retry import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
+    from ._embed import Embeddings
     from .base import HTTPStreamer, Streamer, StreamHandle
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -89,6 +90,7 @@ _LAZY = {
     "ModelSocketStreamer": "llmstreamer.providers.modelsocket",
     "ModelSocketClient": "llmstreamer.providers.modelsocket",
     "ElizaStreamer": "llmstreamer.providers.eliza",
+    "Embeddings": "llmstreamer._embed",
     "Tool": "llmstreamer.tools",
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
@@ -105,6 +107,7 @@ __all__ = [
     "ConfigurationError",
     "Conversation",
     "ElizaStreamer",
+    "Embeddings",
     "Event",
     "GeminiStreamer",
     "HTTPStreamer",

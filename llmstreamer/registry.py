@@ -59,12 +59,12 @@ PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "openrouter": _compatible(
         "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object")
     ),
-    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", quirks=("no_embeddings",)),
     "deepseek": _compatible(
         "deepseek",
         "https://api.deepseek.com",
         "DEEPSEEK_API_KEY",
-        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only"),
+        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only", "no_embeddings"),
     ),
     "together": _compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
     "vllm": _compatible("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False),

@@ -18,6 +18,7 @@ EXPECTED = [
     "ConfigurationError",
     "Conversation",
     "ElizaStreamer",
+    "Embeddings",
     "Event",
     "GeminiStreamer",
     "HTTPStreamer",

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
+from .._embed import Batch, EmbedOptions, model_for, openai_decode, post_json
 from .._http import Request
 from .._options import Options
 from .._wire_errors import error_from_event
@@ -108,9 +109,23 @@ class ChatCompletionsStreamer(HTTPStreamer):
     _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
 
+    has_embeddings: bool = True
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions"})
+    dimensions_field: ClassVar[str] = "dimensions"  # Mistral says output_dimension
+
     def _auth_headers(self) -> dict[str, str]:
         key = self._api_key.value
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST {base_url}/embeddings`` with ``input`` (a list), ``model`` and ``encoding_format``."""
+        body: dict[str, Any] = {"model": model_for(self), "input": list(texts), "encoding_format": "float"}
+        if options.dimensions is not None:
+            body[self.dimensions_field] = options.dimensions
+        return post_json(self, "/embeddings", body, self._auth_headers())
+
+    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        return openai_decode(payload)
 
     def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
         return self._post("/chat/completions", self._body(messages, options), self._auth_headers())

@@ -43,6 +43,7 @@ QUIRKS: Mapping[str, str] = {
     "no_images": "the API takes text only: images are refused before sending (DeepSeek)",
     "image_data_only": "images must be inline bytes: image URLs are refused before sending (LM Studio)",
     "json_object_only": 'response_format takes {"type": "json_object"} only: a JSON Schema is refused (DeepSeek)',
+    "no_embeddings": "the API has no /embeddings endpoint: embed() is refused before sending (Groq, DeepSeek)",
 }
 
 # DeepSeek's reasoning_effort for each level (its API takes low, high and max)
@@ -106,6 +107,7 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         self._reasoning_content_back = "reasoning_content_back" in chosen
         if "reasoning_object" in chosen:
             self.supported_options = self.supported_options | {"thinking_budget"}  # type: ignore[misc]
+        self.has_embeddings = "no_embeddings" not in chosen
         self.quirks = chosen
         self._extra = dict(extra or {})
         super().__init__(model, **kwargs)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _wire_embed
+
 if TYPE_CHECKING:
     from ._reply import Reply
     from ._server import RecordedRequest
@@ -96,6 +98,10 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
     module = _module(flavor)
     number = next(_request_ids)
     headers = {**module.headers(number), **reply.headers}
+    kind = _wire_embed.kind_of(request.path)
+    if kind is not None and reply.status < 300 and reply.body is None:
+        answer = json.dumps(_wire_embed.answer(kind, request)).encode()
+        return Rendered(200, headers, "application/json", body=answer)
     if request.method == "GET":
         status, payload = module.models()
         return Rendered(status, headers, "application/json", body=json.dumps(payload).encode())
