@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._reply import Reply
     from ._server import RecordedRequest
 
-__all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render"]
+__all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render", "status_line"]
 
 # flavor name -> module; a flavor not listed here renders as OpenAI chat completions.
 FLAVORS = {
@@ -120,6 +120,17 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
         return Rendered(reply.status, headers, reply.content_type or "application/json", body=data)
     events = list(reply.events) if reply.events is not None else module.events(reply, request)
     return Rendered(reply.status, headers, reply.content_type or module.CONTENT_TYPE, events, sse=module.SSE)
+
+
+def status_line(status: int) -> str:
+    """The HTTP/1.1 status line for ``status`` (529 is Anthropic's "Overloaded")."""
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Overloaded" if status == 529 else "Status"
+    return f"HTTP/1.1 {status} {phrase}\r\n"
 
 
 def split_arguments(raw: str, parts: int = 3) -> list[str]:
