@@ -74,7 +74,9 @@ PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "llamacpp": _compatible(
         "llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
     ),
-    "pixigpt": _compatible("pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning",)),
+    "pixigpt": _compatible(
+        "pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning", "no_stream", "enable_thinking")
+    ),
 }
 
 

@@ -118,6 +118,10 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
     if reply.status >= 300 and reply.events is None:
         data = json.dumps(module.error_body(reply.status, reply.error)).encode()
         return Rendered(reply.status, headers, reply.content_type or "application/json", body=data)
+    whole = getattr(module, "completion", None)
+    answer = whole(reply, request) if whole is not None and reply.events is None else None
+    if answer is not None:  # a server that does not stream (PixiGPT)
+        return Rendered(reply.status, headers, reply.content_type or "application/json", body=json.dumps(answer).encode())
     events = list(reply.events) if reply.events is not None else module.events(reply, request)
     return Rendered(reply.status, headers, reply.content_type or module.CONTENT_TYPE, events, sse=module.SSE)
 
