@@ -100,8 +100,8 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
     headers = {**module.headers(number), **reply.headers}
     kind = _wire_embed.kind_of(request.path)
     if kind is not None and reply.status < 300 and reply.body is None:
-        answer = json.dumps(_wire_embed.answer(kind, request)).encode()
-        return Rendered(200, headers, "application/json", body=answer)
+        vectors = json.dumps(_wire_embed.answer(kind, request)).encode()
+        return Rendered(200, headers, "application/json", body=vectors)
     if request.method == "GET":
         status, payload = module.models()
         return Rendered(status, headers, "application/json", body=json.dumps(payload).encode())
