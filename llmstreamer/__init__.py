@@ -43,6 +43,7 @@ from .errors import (
     ToolError,
 )
 from .models import (
+    DocumentPart,
     Event,
     ImagePart,
     Message,
@@ -106,6 +107,7 @@ __all__ = [
     "CallbackError",
     "ConfigurationError",
     "Conversation",
+    "DocumentPart",
     "ElizaStreamer",
     "Embeddings",
     "Event",

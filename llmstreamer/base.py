@@ -18,6 +18,7 @@ import attrs
 
 from . import _embed, _run
 from ._cancel import CancelToken
+from ._documents import prepare
 from ._embed import Embeddings
 from ._http import Request, Transport
 from ._options import Options, coerce_messages, make_options
@@ -130,6 +131,8 @@ class Streamer:
     embed_batch_size: ClassVar[int] = 256
     embed_options: ClassVar[frozenset[str]] = frozenset()
     default_embedding_model: ClassVar[str | None] = None
+    # MIME types taken as documents (``_documents``); other text is inlined, other PDFs refused.
+    document_types: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -259,7 +262,7 @@ class Streamer:
     # --- what a provider implements ------------------------------------------------------------
 
     def _run(self, messages: Any, options: Mapping[str, Any], session: Any = None) -> _run.Run:
-        msgs = coerce_messages(messages)
+        msgs = prepare(coerce_messages(messages), self.document_types, self.provider)
         opts = make_options(self.provider, self.supported_options, options)
         if session is not None:
             opts = attrs.evolve(opts, session=session)

@@ -57,7 +57,7 @@ def _compatible(
 # documented in llmstreamer.providers.compatible.QUIRKS.
 PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "openrouter": _compatible(
-        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object")
+        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object", "file_parts")
     ),
     "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", quirks=("no_embeddings",)),
     "deepseek": _compatible(

@@ -109,7 +109,7 @@ def test_no_stream_options_quirk_leaves_the_field_out(server: FakeLLMServer) -> 
 def test_unknown_quirk_and_bad_arguments_are_rejected() -> None:
     """An unknown quirk names the known ones; a bad name or extra is a ConfigurationError."""
     known = (
-        "known quirks: choice_reasoning, enable_thinking, image_data_only, json_object_only, no_done, no_embeddings, no_images, "
+        "known quirks: choice_reasoning, enable_thinking, file_parts, image_data_only, json_object_only, no_done, no_embeddings, no_images, "
         "no_stream, no_stream_options, reasoning_content_back, reasoning_details, reasoning_object, thinking_toggle"
     )
     with pytest.raises(ConfigurationError, match=known):

@@ -17,6 +17,7 @@ EXPECTED = [
     "CallbackError",
     "ConfigurationError",
     "Conversation",
+    "DocumentPart",
     "ElizaStreamer",
     "Embeddings",
     "Event",

@@ -47,7 +47,7 @@ from .._options import Options
 from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
 
 __all__ = ["FINISH_REASONS", "ChatCompletionsStreamer", "usage_of"]
 
@@ -196,7 +196,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
             return out
         if role == "assistant":
             return [self._assistant(message)]
-        if not message.images:
+        if not message.images and not message.documents:
             return [{"role": role, "content": message.text}]
         parts: list[dict[str, Any]] = []
         for part in message.content:
@@ -205,6 +205,9 @@ class ChatCompletionsStreamer(HTTPStreamer):
             elif isinstance(part, ImagePart):
                 url = part.url or f"data:{part.mime_type};base64,{part.base64}"
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+            elif isinstance(part, DocumentPart):
+                data = f"data:{part.mime_type};base64,{part.base64}"
+                parts.append({"type": "file", "file": {"filename": part.name, "file_data": data}})
         return [{"role": role, "content": parts}]
 
     def _assistant(self, message: Message) -> dict[str, Any]:

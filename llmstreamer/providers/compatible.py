@@ -53,6 +53,7 @@ QUIRKS: Mapping[str, str] = {
     "image_data_only": "images must be inline bytes: image URLs are refused before sending (LM Studio)",
     "json_object_only": 'response_format takes {"type": "json_object"} only: a JSON Schema is refused (DeepSeek)',
     "no_embeddings": "the API has no /embeddings endpoint: embed() is refused before sending (Groq, DeepSeek)",
+    "file_parts": "PDF documents go as OpenAI file parts (OpenRouter); without it they are refused",
     "no_stream": "the API answers one JSON object: one request, its answer fired through the same callbacks (PixiGPT)",
     "enable_thinking": 'reasoning= is sent as enable_thinking: false for "none", true for any other level (PixiGPT)',
 }
@@ -120,6 +121,8 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         if "reasoning_object" in chosen:
             self.supported_options = self.supported_options | {"thinking_budget"}  # type: ignore[misc]
         self.has_embeddings = "no_embeddings" not in chosen
+        if "file_parts" in chosen:
+            self.document_types = frozenset({"application/pdf"})  # type: ignore[misc]
         self.quirks = chosen
         self._extra = dict(extra or {})
         if assistant_id is not None:

@@ -58,7 +58,7 @@ from .._schema import response_schema
 from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, StreamError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 from ._gemini_schema import gemini_schema
 
 __all__ = ["GeminiStreamer"]
@@ -114,6 +114,7 @@ class GeminiStreamer(HTTPStreamer):
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     has_embeddings: bool = True
+    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf", "text/*"})
     default_embedding_model: ClassVar[str | None] = "gemini-embedding-001"
     embed_batch_size: ClassVar[int] = 100  # requests per batchEmbedContents
     embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
@@ -446,6 +447,8 @@ def _parts(message: Message) -> list[dict[str, Any]]:
                 parts.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.url}})
             else:
                 parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
+        elif isinstance(part, DocumentPart):
+            parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
         elif isinstance(part, ThinkingPart):
             if not part.signature:
                 continue  # unsigned (or another provider's redacted) thinking cannot be sent back

@@ -47,6 +47,7 @@ class OpenAIStreamer(ChatCompletionsStreamer):
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     default_embedding_model: ClassVar[str | None] = "text-embedding-3-small"
     embed_batch_size: ClassVar[int] = 2048  # inputs per /embeddings request
+    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf"})  # as file parts
     # OpenAI wants max_completion_tokens; most compatible servers only know max_tokens.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 
