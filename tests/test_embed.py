@@ -316,5 +316,17 @@ def test_modelsocket_embed_while_a_generation_runs(ms: FakeModelSocketServer) ->
         assert handle.wait(5)
     finally:
         s.close()
-    assert rec.calls == [("content", "Hel"), ("content", "lo"), ("usage", rec.calls[2][1], rec.calls[2][2]), ("finish", "Hello")]
+    assert rec.calls == [("content", "Hel"), ("content", "lo"), ("usage", 4, 1), ("finish", "Hello")]
     assert len(ms.commands("embed")) == 3 and ms.open_connections <= 1
+
+
+def test_modelsocket_embed_errors_through_the_tree() -> None:
+    """A ModelSocket error event (an unknown model) ends embed with the class of its code."""
+    with FakeModelSocketServer(api_key="ms-key", models=["known"]) as srv:
+        s = ModelSocketStreamer(model="unknown", api_key="ms-key", base_url=srv.url, timeout=5)
+        try:
+            with pytest.raises(llmstreamer.NotFoundError, match="unknown model"):
+                s.embed(["a"])
+        finally:
+            s.close()
+        assert srv.commands("embed") == []

@@ -38,6 +38,9 @@ class RunRecorder(Recorder):
     def on_status(self, run: Run) -> None:
         self._note("status", run.status)
 
+    def on_retry(self, error: Any, attempt: int, delay: float) -> None:
+        self._note("retry", type(error).__name__, attempt, delay)
+
     def on_finish(self, run: Any) -> None:  # type: ignore[override]
         self.response = run
         self._note("finish", run.message.text if run.message else None)
@@ -154,7 +157,13 @@ def test_429_while_polling_waits_for_retry_after(pixi: PixiGPTClient, server: Fa
     server.pixigpt.script_run(["queued", "completed"], text="ok")
     server.add(Reply(), Reply(), Reply(status=429, headers={"retry-after": "0.05"}))
     rec, _ = follow(pixi, server)
-    assert rec.calls == [("status", "queued"), ("retry", "RateLimitError", 1), ("status", "completed"), ("content", "ok"), ("finish", "ok")]
+    assert rec.calls == [
+        ("status", "queued"),
+        ("retry", "RateLimitError", 1, 0.05),
+        ("status", "completed"),
+        ("content", "ok"),
+        ("finish", "ok"),
+    ]
     assert [r.method for r in server.requests] == ["POST", "POST", "GET", "GET"]
 
 
@@ -266,6 +275,7 @@ def test_connect_error_on_a_create_is_retried() -> None:
     handle = pixi.run("thread_1", "asst_1", rec)
     assert handle.wait(10)
     assert [c[:3] for c in rec.calls[:2]] == [("retry", "APIConnectionError", 1), ("retry", "APIConnectionError", 2)]
+    assert all(0 < c[3] <= 0.002 for c in rec.calls[:2])  # the policy's backoff, no server hint
     assert rec.calls[2][:2] == ("error", "APIConnectionError") and len(rec.calls) == 3
 
 
