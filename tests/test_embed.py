@@ -330,3 +330,16 @@ def test_modelsocket_embed_errors_through_the_tree() -> None:
         finally:
             s.close()
         assert srv.commands("embed") == []
+
+
+def test_search_example_ranks_offline() -> None:
+    """examples/embeddings_search.py ranks the cat documents first with Eliza's offline embeddings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "embeddings_search.py"
+    proc = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4 and all("cat" in line.lower() for line in lines[:2])

@@ -379,3 +379,21 @@ def test_key_and_url_from_the_environment(monkeypatch: pytest.MonkeyPatch, serve
         pixi.list_assistants()
         assert "env-key" not in repr(pixi)
     assert server.requests[0].headers["authorization"] == "Bearer env-key"
+
+
+def test_example_runs_against_the_fake_server() -> None:
+    """examples/pixigpt_run.py --demo follows a scripted run and prints statuses, answer and source."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "pixigpt_run.py"
+    proc = subprocess.run([sys.executable, str(example), "--demo"], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "status: queued",
+        "status: in_progress",
+        "status: completed",
+        "answer: Paris.",
+        "source: Paris https://en.wikipedia.org/wiki/Paris",
+    ]
