@@ -77,11 +77,33 @@ def call(
 ) -> Answer:
     """Send ``request``, retrying as ``kind`` allows, and decode the JSON answer.
 
+    ``timeout.total`` caps the whole call, retries included (unless ``token`` is given: its
+    owner keeps the deadline).
+
     Raises:
         LLMStreamError: the last failure (an `APIStatusError` for a non-2xx answer, a
-            `StreamError` for a body that is not JSON).
+            `StreamError` for a body that is not JSON, `APITimeoutError` for the total timeout).
     """
+    own = token is None
     token = token if token is not None else CancelToken()
+    if own:  # a caller's token brings its own deadline (a followed run's)
+        token.start_deadline(timeout.total, f"llmstreamer-{transport.provider}")
+    try:
+        return _attempts(transport, request, timeout, retry, kind, token, on_retry)
+    finally:
+        if own:
+            token.stop_deadline()
+
+
+def _attempts(
+    transport: Transport,
+    request: Request,
+    timeout: Timeout,
+    retry: RetryPolicy,
+    kind: str,
+    token: CancelToken,
+    on_retry: Callable[[LLMStreamError, int, float], None] | None,
+) -> Answer:
     keyed = any(name.lower() == "idempotency-key" for name in request.headers)
     attempt = 0
     while True:

@@ -343,3 +343,14 @@ def test_search_example_ranks_offline() -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 4 and all("cat" in line.lower() for line in lines[:2])
+
+
+def test_total_timeout_caps_an_embedding_call(server: FakeLLMServer) -> None:
+    """Timeout(total=...) caps the embedding call, retries included: APITimeoutError (total)."""
+    server.add(Reply(silent=True, stall_for=10))
+    s = llmstreamer.streamer(
+        "openai:m", api_key="k", base_url=server.base_url("openai"), timeout=llmstreamer.Timeout(total=0.3), retry=FAST
+    )
+    with pytest.raises(llmstreamer.APITimeoutError) as info:
+        s.embed(["a"])
+    assert info.value.kind == "total" and len(server.requests) == 1
