@@ -20,6 +20,8 @@ servers differ in small ways, and `ChatCompletionsStreamer` has one hook for eac
   ``_takes_xhigh()`` (OpenAI decides it by model family).
 - ``_reasoning_content_back``: the thinking of an assistant message with tool calls goes back
   as ``reasoning_content`` (DeepSeek's thinking mode requires it within a tool loop).
+- ``dimensions_field``: where ``embed(dimensions=)`` goes in ``POST {base_url}/embeddings``
+  (Mistral says ``output_dimension``).
 
 Tools go out as ``tools: [{"type": "function", "function": {name, description, parameters}}]``
 and ``tool_choice`` as ``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function",
