@@ -16,8 +16,10 @@ from typing import Any, Callable, ClassVar, Generator, Iterable, Iterator, Mappi
 
 import attrs
 
-from . import _run
+from . import _embed, _run
 from ._cancel import CancelToken
+from ._documents import prepare
+from ._embed import Embeddings
 from ._http import Request, Transport
 from ._options import Options, check_contents, coerce_messages, make_options
 from ._secret import Secret
@@ -124,6 +126,13 @@ class Streamer:
     terminal: ClassVar[str] = "its terminal event"
     # True for providers that run tool calls inside a round themselves (ModelSocket).
     runs_tools: ClassVar[bool] = False
+    # Embeddings (``_embed``): inputs per request, options taken, model used on the default model.
+    has_embeddings: bool = False  # a class fact; an OpenAI-compatible preset may turn it off
+    embed_batch_size: ClassVar[int] = 256
+    embed_options: ClassVar[frozenset[str]] = frozenset()
+    default_embedding_model: ClassVar[str | None] = None
+    # MIME types taken as documents (``_documents``); other text is inlined, other PDFs refused.
+    document_types: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -226,6 +235,17 @@ class Streamer:
         """
         return self._run(messages, options).events()
 
+    def embed(self, texts: Any, *, dimensions: int | None = None, task_type: str | None = None, normalize: bool | None = None) -> Embeddings:
+        """Embed a text or a list of texts: one vector per text, in order (see ``_embed``).
+
+        Raises:
+            ConfigurationError: the provider has no embeddings, or cannot honour an option.
+        """
+        return _embed.embed(self, texts, dimensions=dimensions, task_type=task_type, normalize=normalize)
+
+    def _embed_batch(self, texts: tuple[str, ...], options: _embed.EmbedOptions) -> _embed.Batch:
+        return _embed.default_batch(self, texts, options)
+
     def list_models(self) -> list[Model]:
         """The models this provider offers."""
         raise ConfigurationError(f"{self.provider} cannot list its models")
@@ -242,7 +262,7 @@ class Streamer:
     # --- what a provider implements ------------------------------------------------------------
 
     def _run(self, messages: Any, options: Mapping[str, Any], session: Any = None) -> _run.Run:
-        msgs = coerce_messages(messages)
+        msgs = prepare(coerce_messages(messages), self.document_types, self.provider)
         opts = make_options(self.provider, self.supported_options, options)
         if session is not None:
             opts = attrs.evolve(opts, session=session)

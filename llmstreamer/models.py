@@ -13,11 +13,13 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 import attrs
 
+from ._documents import DocumentPart
 from .errors import ConfigurationError
 
 __all__ = [
     "FINISH_REASONS",
     "ROLES",
+    "DocumentPart",
     "Event",
     "ImagePart",
     "Message",
@@ -153,8 +155,8 @@ class ToolResult:
     is_error: bool = False
 
 
-Part = Union[TextPart, ImagePart, ThinkingPart, ToolCall, ToolResult]
-_PART_TYPES = (TextPart, ImagePart, ThinkingPart, ToolCall, ToolResult)
+Part = Union[TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult]
+_PART_TYPES = (TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult)
 
 
 def _to_parts(content: Any) -> tuple[Part, ...]:
@@ -192,10 +194,18 @@ class Message:
     content: tuple[Part, ...] = attrs.field(converter=_to_parts, factory=tuple)
 
     @classmethod
-    def user(cls, text: str = "", *, images: Iterable[str | bytes | ImagePart] = ()) -> Message:
-        """A user message, optionally with images (paths, bytes, URLs or `ImagePart`)."""
+    def user(
+        cls,
+        text: str = "",
+        *,
+        images: Iterable[str | bytes | ImagePart] = (),
+        documents: Iterable[str | os.PathLike[str] | DocumentPart] = (),
+    ) -> Message:
+        """A user message, optionally with images (paths, bytes, URLs or `ImagePart`) and
+        documents (local paths or `DocumentPart`: PDFs and text files)."""
         parts: list[Part] = [TextPart(text)] if text else []
         parts += [i if isinstance(i, ImagePart) else ImagePart.load(i) for i in images]
+        parts += [d if isinstance(d, DocumentPart) else DocumentPart.load(d) for d in documents]
         return cls("user", parts)
 
     @classmethod
@@ -240,6 +250,11 @@ class Message:
         """The images in this message."""
         return tuple(p for p in self.content if type(p) is ImagePart)
 
+    @property
+    def documents(self) -> tuple[DocumentPart, ...]:
+        """The documents in this message."""
+        return tuple(p for p in self.content if type(p) is DocumentPart)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `Message.from_dict` reads it back."""
         if all(type(p) is TextPart for p in self.content) and len(self.content) <= 1:
@@ -274,6 +289,8 @@ def _part_to_dict(part: Part) -> dict[str, Any]:
         else:
             out["data"] = part.base64
         return out
+    if isinstance(part, DocumentPart):
+        return {"type": "document", "name": part.name, "mime_type": part.mime_type, "data": part.base64}
     if isinstance(part, ThinkingPart):
         return {"type": "thinking", "text": part.text, "signature": part.signature, "data": part.data}
     if isinstance(part, ToolCall):
@@ -304,6 +321,8 @@ def _part_from_dict(data: Any) -> Part:
             if data.get("url"):
                 return ImagePart(url=data["url"], mime_type=data.get("mime_type", "image/png"))
             return ImagePart(data=base64.b64decode(data["data"]), mime_type=data.get("mime_type", "image/png"))
+        if kind == "document":  # inline data only: a path or a URL from a client is never read
+            return DocumentPart(base64.b64decode(data["data"], validate=True), data["mime_type"], data.get("name", "document"))
         if kind == "thinking":
             return ThinkingPart(data.get("text", ""), data.get("signature"), data.get("data"))
         if kind == "tool_call":

@@ -57,14 +57,14 @@ def _compatible(
 # documented in llmstreamer.providers.compatible.QUIRKS.
 PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "openrouter": _compatible(
-        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object")
+        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object", "file_parts")
     ),
-    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", quirks=("no_embeddings",)),
     "deepseek": _compatible(
         "deepseek",
         "https://api.deepseek.com",
         "DEEPSEEK_API_KEY",
-        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only"),
+        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only", "no_embeddings"),
     ),
     "together": _compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
     "vllm": _compatible("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False),
@@ -74,7 +74,9 @@ PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
     "llamacpp": _compatible(
         "llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
     ),
-    "pixigpt": _compatible("pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning",)),
+    "pixigpt": _compatible(
+        "pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning", "no_stream", "enable_thinking")
+    ),
 }
 
 

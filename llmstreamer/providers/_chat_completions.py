@@ -20,6 +20,8 @@ servers differ in small ways, and `ChatCompletionsStreamer` has one hook for eac
   ``_takes_xhigh()`` (OpenAI decides it by model family).
 - ``_reasoning_content_back``: the thinking of an assistant message with tool calls goes back
   as ``reasoning_content`` (DeepSeek's thinking mode requires it within a tool loop).
+- ``dimensions_field``: where ``embed(dimensions=)`` goes in ``POST {base_url}/embeddings``
+  (Mistral says ``output_dimension``).
 
 Tools go out as ``tools: [{"type": "function", "function": {name, description, parameters}}]``
 and ``tool_choice`` as ``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function",
@@ -41,12 +43,13 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
+from .._embed import Batch, EmbedOptions, model_for, openai_decode, post_json
 from .._http import Request
 from .._options import Options
 from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
 
 __all__ = ["FINISH_REASONS", "ChatCompletionsStreamer", "usage_of"]
 
@@ -108,9 +111,23 @@ class ChatCompletionsStreamer(HTTPStreamer):
     _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
 
+    has_embeddings: bool = True
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions"})
+    dimensions_field: ClassVar[str] = "dimensions"  # Mistral says output_dimension
+
     def _auth_headers(self) -> dict[str, str]:
         key = self._api_key.value
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST {base_url}/embeddings`` with ``input`` (a list), ``model`` and ``encoding_format``."""
+        body: dict[str, Any] = {"model": model_for(self), "input": list(texts), "encoding_format": "float"}
+        if options.dimensions is not None:
+            body[self.dimensions_field] = options.dimensions
+        return post_json(self, "/embeddings", body, self._auth_headers())
+
+    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        return openai_decode(payload)
 
     def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
         return self._post("/chat/completions", self._body(messages, options), self._auth_headers())
@@ -181,7 +198,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
             return out
         if role == "assistant":
             return [self._assistant(message)]
-        if not message.images:
+        if not message.images and not message.documents:
             return [{"role": role, "content": message.text}]
         parts: list[dict[str, Any]] = []
         for part in message.content:
@@ -190,6 +207,9 @@ class ChatCompletionsStreamer(HTTPStreamer):
             elif isinstance(part, ImagePart):
                 url = part.url or f"data:{part.mime_type};base64,{part.base64}"
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+            elif isinstance(part, DocumentPart):
+                data = f"data:{part.mime_type};base64,{part.base64}"
+                parts.append({"type": "file", "file": {"filename": part.name, "file_data": data}})
         return [{"role": role, "content": parts}]
 
     def _assistant(self, message: Message) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from .._schema import response_schema
 from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 
 __all__ = ["AnthropicStreamer"]
 
@@ -103,6 +103,7 @@ class AnthropicStreamer(HTTPStreamer):
         }
     )
     terminal: ClassVar[str] = "message_stop"
+    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf", "text/plain"})
 
     def _auth_headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -218,6 +219,12 @@ class AnthropicStreamer(HTTPStreamer):
             if part.url:
                 return {"type": "image", "source": {"type": "url", "url": part.url}}
             return {"type": "image", "source": {"type": "base64", "media_type": part.mime_type, "data": part.base64}}
+        if isinstance(part, DocumentPart):
+            if part.mime_type == "text/plain":
+                source = {"type": "text", "media_type": "text/plain", "data": part.text}
+            else:
+                source = {"type": "base64", "media_type": part.mime_type, "data": part.base64}
+            return {"type": "document", "source": source, "title": part.name}
         if isinstance(part, ThinkingPart):
             if isinstance(part.data, str):  # Anthropic's own redacted thinking (other data is foreign)
                 return {"type": "redacted_thinking", "data": part.data}

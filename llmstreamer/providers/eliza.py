@@ -28,10 +28,12 @@ import random
 from typing import Any, ClassVar, Iterator
 
 from .._cancel import CancelToken
+from .._embed import Batch, EmbedOptions
 from .._options import Options
 from ..base import Streamer
 from ..errors import ConfigurationError
 from ..models import Event, Message, Model, Usage
+from . import _eliza_embed
 from ._eliza_engine import CREATED, Session, estimate, find_quit, load_scripts, tokenize
 
 __all__ = ["ElizaStreamer"]
@@ -85,6 +87,9 @@ class ElizaStreamer(Streamer):
         }
     )
     terminal: ClassVar[str] = "the end of its answer"
+    has_embeddings: bool = True
+    embed_batch_size: ClassVar[int] = 1024
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
 
     def __init__(self, model: str | None = None, *, seed: int | None = None, pace: float = 0.0, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
@@ -100,6 +105,13 @@ class ElizaStreamer(Streamer):
         self._script = scripts[name]
         self.seed: int = random.randrange(2**32) if seed is None else seed
         self.pace = float(pace)
+
+    def _embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """Local hashed n-gram vectors (``_eliza_embed``), 256 long unless ``dimensions`` says
+        otherwise; ``task_type`` changes nothing here. Usage is the usual estimate."""
+        size = options.dimensions or _eliza_embed.DIMENSIONS
+        usage = Usage(input_tokens=sum(estimate(len(t)) for t in texts))
+        return Batch([_eliza_embed.vector(t, size) for t in texts], "eliza-hashed-ngrams", usage)
 
     def list_models(self) -> list[Model]:
         """The Eliza scripts this package ships (``eliza`` is an alias of the English one)."""

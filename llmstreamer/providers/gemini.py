@@ -51,13 +51,14 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 from urllib.parse import quote
 
 from .._cancel import CancelToken
+from .._embed import Batch, EmbedOptions, model_for, post_json
 from .._http import Request
 from .._options import Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, StreamError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 from ._gemini_schema import gemini_schema
 
 __all__ = ["GeminiStreamer"]
@@ -112,6 +113,11 @@ class GeminiStreamer(HTTPStreamer):
     base_url_env: ClassVar[str | None] = "GEMINI_BASE_URL"
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
+    has_embeddings: bool = True
+    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf", "text/*"})
+    default_embedding_model: ClassVar[str | None] = "gemini-embedding-001"
+    embed_batch_size: ClassVar[int] = 100  # requests per batchEmbedContents
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
     supported_options: ClassVar[frozenset[str]] = frozenset(
         {
             "temperature",
@@ -140,6 +146,22 @@ class GeminiStreamer(HTTPStreamer):
     def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
         path = self._model_path() + ":streamGenerateContent?alt=sse"
         return self._post(path, self._body(messages, options), self._auth_headers())
+
+    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST .../models/{model}:batchEmbedContents`` with one request per text; ``task_type``
+        goes as ``taskType`` in capitals (``RETRIEVAL_QUERY``), ``dimensions`` as ``outputDimensionality``."""
+        model = model_for(self)
+        name = model if "/" in model else f"models/{model}"
+        extra: dict[str, Any] = {}
+        if options.task_type is not None:
+            extra["taskType"] = options.task_type.upper()
+        if options.dimensions is not None:
+            extra["outputDimensionality"] = options.dimensions
+        body = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **extra} for t in texts]}
+        return post_json(self, "/v1beta/" + quote(name, safe="/") + ":batchEmbedContents", body, self._auth_headers())
+
+    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        return Batch([[float(x) for x in item["values"]] for item in payload["embeddings"]])
 
     # --- request ------------------------------------------------------------------------------
 
@@ -428,6 +450,8 @@ def _parts(message: Message) -> list[dict[str, Any]]:
                 parts.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.url}})
             else:
                 parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
+        elif isinstance(part, DocumentPart):
+            parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
         elif isinstance(part, ThinkingPart):
             if not part.signature:
                 continue  # unsigned (or another provider's redacted) thinking cannot be sent back

@@ -46,6 +46,9 @@ class MistralStreamer(ChatCompletionsStreamer):
     default_base_url: ClassVar[str | None] = "https://api.mistral.ai/v1"
     default_model: ClassVar[str | None] = "mistral-small-latest"
     seed_field: ClassVar[str] = "random_seed"
+    default_embedding_model: ClassVar[str | None] = "mistral-embed"
+    embed_batch_size: ClassVar[int] = 128
+    dimensions_field: ClassVar[str] = "output_dimension"
     include_usage = False
     tool_message_name: ClassVar[bool] = True
     required_choice: ClassVar[str] = "any"

@@ -23,11 +23,13 @@ import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from .._cancel import CancelToken
+from .._embed import Batch, EmbedOptions
 from .._options import Options
 from ..base import Streamer
 from ..errors import ConfigurationError, LLMStreamError
 from ..models import Event, Message
 from ._modelsocket_client import DEFAULT_URL, ModelSocketClient
+from ._modelsocket_embed import embed_batch
 from ._modelsocket_gen import Outcome, toolbox_of
 from ._modelsocket_seq import SEQ_OPTIONS, Seq
 from ._modelsocket_transport import PROVIDER
@@ -77,6 +79,9 @@ class ModelSocketStreamer(Streamer):
     default_model: ClassVar[str | None] = "meta/llama3.1-8b-instruct-free"
     supported_options: ClassVar[frozenset[str]] = SEQ_OPTIONS | {"tools"}
     terminal: ClassVar[str] = "seq_gen_finish"
+    has_embeddings: bool = True
+    embed_batch_size: ClassVar[int] = 64
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
 
     def __init__(
         self, model: str | None = None, *, tool_prompt: str | None = None, skip_prelude: bool = False, **kwargs: Any
@@ -110,6 +115,10 @@ class ModelSocketStreamer(Streamer):
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def _embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """The ``embed`` command on a sequence opened for it (``_modelsocket_embed``)."""
+        return embed_batch(self, texts, options)
 
     def _open_session(self) -> _Session:
         return _Session(self)

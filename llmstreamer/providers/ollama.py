@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar, Iterable
 
 from .._accumulate import parse_arguments
+from .._embed import Batch, EmbedOptions, model_for, post_json
 from .._http import Request
 from .._options import Options
 from .._schema import response_schema
@@ -105,6 +106,9 @@ class OllamaStreamer(HTTPStreamer):
     base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
     default_base_url: ClassVar[str | None] = f"http://localhost:{DEFAULT_PORT}"
     default_model: ClassVar[str | None] = "llama3.2"
+    has_embeddings: bool = True
+    default_embedding_model: ClassVar[str | None] = "nomic-embed-text"
+    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions"})
     supported_options: ClassVar[frozenset[str]] = frozenset(
         {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"}
     )
@@ -121,6 +125,18 @@ class OllamaStreamer(HTTPStreamer):
 
     def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
         return self._post("/api/chat", self._body(messages, options), self._auth_headers())
+
+    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST {base_url}/api/embed`` with ``input`` (a list) and ``dimensions``."""
+        body: dict[str, Any] = {"model": model_for(self), "input": list(texts)}
+        if options.dimensions is not None:
+            body["dimensions"] = options.dimensions
+        return post_json(self, "/api/embed", body, self._auth_headers())
+
+    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        counted = payload.get("prompt_eval_count")
+        usage = Usage(input_tokens=counted) if isinstance(counted, int) else None
+        return Batch([[float(x) for x in v] for v in payload["embeddings"]], payload.get("model"), usage)
 
     # --- request ------------------------------------------------------------------------------
 

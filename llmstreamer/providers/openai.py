@@ -51,6 +51,9 @@ class OpenAIStreamer(ChatCompletionsStreamer):
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
     default_model: ClassVar[str | None] = "gpt-4o-mini"
+    default_embedding_model: ClassVar[str | None] = "text-embedding-3-small"
+    embed_batch_size: ClassVar[int] = 2048  # inputs per /embeddings request
+    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf"})  # as file parts
     # OpenAI wants max_completion_tokens; OpenAI-compatible servers (llama.cpp, vLLM, LiteLLM,
     # Ollama...) honour max_tokens and may silently ignore the other: chosen by the base URL.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"

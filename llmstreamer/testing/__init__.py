@@ -13,5 +13,6 @@ Use it to test your own callback code without a network or an API key::
 
 from ._reply import Reply, words
 from ._server import FakeLLMServer, RecordedRequest
+from ._wire_embed import fake_embedding
 
-__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "words"]
+__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "fake_embedding", "words"]
