@@ -43,6 +43,7 @@ from .errors import (
     ToolError,
 )
 from .models import (
+    DocumentPart,
     Event,
     ImagePart,
     Message,
@@ -57,6 +58,7 @@ from .models import (
 from .retry import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
+    from ._embed import Embeddings
     from ._engine import StreamHandle
     from .provider import HTTPStreamer, Streamer
     from .providers.anthropic import AnthropicStreamer
@@ -91,6 +93,7 @@ _LAZY = {
     "ModelSocketStreamer": "llmstreamer.providers.modelsocket",
     "ModelSocketClient": "llmstreamer.providers.modelsocket",
     "ElizaStreamer": "llmstreamer.providers.eliza",
+    "Embeddings": "llmstreamer._embed",
     "Tool": "llmstreamer.tools",
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
@@ -106,7 +109,9 @@ __all__ = [
     "CallbackError",
     "ConfigurationError",
     "Conversation",
+    "DocumentPart",
     "ElizaStreamer",
+    "Embeddings",
     "Event",
     "GeminiStreamer",
     "HTTPStreamer",

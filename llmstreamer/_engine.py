@@ -22,6 +22,7 @@ import attrs
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
+from ._inline import inline_documents
 from ._options import Options, check_contents, coerce_messages, make_options
 from ._spec import ProviderSpec
 from .callbacks import resolve
@@ -38,7 +39,7 @@ from .retry import RetryPolicy, Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "launch", "prepare"]
+__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "launch", "prepare", "spawn"]
 
 _thread_ids = itertools.count(1)
 
@@ -208,7 +209,7 @@ class Run:
                 attempt += 1
                 log.debug("%s: retry %d in %.2f s after %s", streamer.spec.name, attempt, delay, type(err).__name__)
                 yield Event("retry", data=(err, attempt, delay))
-                if token.wait(delay):
+                if token.backoff(delay):
                     raise token.error(streamer.spec.name) from None
                 acc.restart_round()
         self.delivered = True
@@ -296,7 +297,7 @@ def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
 
 def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: Any = None) -> Run:
     """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
-    msgs = coerce_messages(messages)
+    msgs = inline_documents(coerce_messages(messages), streamer.spec.document_types, streamer.spec.name)
     opts = make_options(streamer.spec.name, streamer.spec.supported_options, options)
     check_contents(msgs)
     streamer.validate(msgs, opts)
@@ -306,16 +307,21 @@ def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: 
 def launch(run: Run, callbacks: Any, on_end: Callable[[Any], None] | None = None) -> StreamHandle:
     """Run ``run`` on a worker thread (or the streamer's executor) firing ``callbacks``; its handle."""
     found = resolve(callbacks)
-    handle = StreamHandle(run, found, on_end)
     streamer = run.streamer
-    if streamer.executor is not None:
-        streamer.executor.submit(handle._work)
-    else:
-        name = f"llmstreamer-{streamer.spec.name}-{next(_thread_ids)}"
-        thread = threading.Thread(target=handle._work, name=name)
-        handle._thread = thread
-        thread.start()
+    handle = StreamHandle(lambda: dispatch(run, found, on_end), run.token.cancel, f"{streamer.spec.name}:{streamer.model}")
+    handle._stream = run
+    spawn(handle, streamer.spec.name, streamer.executor)
     return handle
+
+
+def spawn(handle: StreamHandle, provider: str, executor: Executor | None = None) -> None:
+    """Run ``handle``'s work on ``executor``, else on a new thread ``llmstreamer-<provider>-<n>``."""
+    if executor is not None:
+        executor.submit(handle._work)
+        return
+    thread = threading.Thread(target=handle._work, name=f"llmstreamer-{provider}-{next(_thread_ids)}")
+    handle._thread = thread
+    thread.start()
 
 
 class StreamHandle:
@@ -328,17 +334,20 @@ class StreamHandle:
         response = handle.result()   # raises the stream's error, if it failed
     """
 
-    def __init__(self, run: Run, callbacks: Mapping[str, Callable[..., Any]], on_end: Callable[[Any], None] | None) -> None:
-        self._stream = run
-        self._callbacks = callbacks
-        self._on_end = on_end
+    def __init__(self, work: Callable[[], Any], cancel: Callable[[], None], label: str) -> None:
+        """A handle on ``work`` (run by `spawn`; it returns the outcome after the terminal
+        callback), stopped by ``cancel``, shown as ``label`` (``provider:model``)."""
+        self._run_work = work
+        self._cancel = cancel
+        self._label = label
         self._done = threading.Event()
-        self._outcome: Response | LLMStreamError | None = None
+        self._outcome: Any = None
         self._thread: threading.Thread | None = None
+        self._stream: Run | None = None  # the engine's run, when the handle is a stream's
 
     def _work(self) -> None:
         try:
-            self._outcome = dispatch(self._stream, self._callbacks, self._on_end)
+            self._outcome = self._run_work()
         finally:
             self._done.set()
 
@@ -363,12 +372,13 @@ class StreamHandle:
         if isinstance(outcome, LLMStreamError):
             raise outcome
         assert outcome is not None
-        return outcome
+        response: Response = outcome
+        return response
 
     def cancel(self) -> None:
         """Stop the stream from any thread: the connection is shut down at once and the stream
         ends with ``on_error(StreamCancelled)`` (unless it had already ended)."""
-        self._stream.token.cancel()
+        self._cancel()
 
     def done(self) -> bool:
         """True once the terminal callback has returned."""
@@ -376,4 +386,4 @@ class StreamHandle:
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "running"
-        return f"<StreamHandle {self._stream.streamer.spec.name}:{self._stream.streamer.model} {state}>"
+        return f"<StreamHandle {self._label} {state}>"

@@ -287,12 +287,17 @@ class Transport:
                 provider=self.provider,
             )
         if connecting:
-            resolving = any(isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in _chain(exc))
+            chain = _chain(exc)
+            resolving = any(isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in chain)
             if resolving or "NameResolution" in why or "Name or service not known" in why or "getaddrinfo" in why:
-                return APIConnectionError(f"cannot resolve host {host!r}: {why}", provider=self.provider)
-            if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
-                return APIConnectionError(f"invalid URL {url!r}: {why}", provider=self.provider)
-            return APIConnectionError(f"cannot connect to {where}: {why}", provider=self.provider)
+                error = APIConnectionError(f"cannot resolve host {host!r}: {why}", provider=self.provider)
+            elif isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
+                error = APIConnectionError(f"invalid URL {url!r}: {why}", provider=self.provider)
+            else:
+                error = APIConnectionError(f"cannot connect to {where}: {why}", provider=self.provider)
+            # No connection, so no request: a create may be sent again without risk (``_rest``).
+            error._unsent = resolving or any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain)  # type: ignore[attr-defined]
+            return error
         return APIConnectionError(f"the connection to {where} dropped mid-stream: {why}", provider=self.provider)
 
 

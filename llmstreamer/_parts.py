@@ -11,10 +11,12 @@ from typing import Any, Mapping, Union
 
 import attrs
 
+from ._documents import DocumentPart
 from .errors import ConfigurationError
 
 __all__ = [
     "PART_TYPES",
+    "DocumentPart",
     "ImagePart",
     "Part",
     "TextPart",
@@ -178,8 +180,8 @@ class ToolResult:
         return cls(data["call_id"], data["name"], data["content"], bool(data.get("is_error")))
 
 
-Part = Union[TextPart, ImagePart, ThinkingPart, ToolCall, ToolResult]
-PART_TYPES = (TextPart, ImagePart, ThinkingPart, ToolCall, ToolResult)
+Part = Union[TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult]
+PART_TYPES = (TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult)
 
 
 def brief(value: Any) -> str:
@@ -197,6 +199,8 @@ def part_to_dict(part: Part) -> dict[str, Any]:
         else:
             out["data"] = part.base64
         return out
+    if isinstance(part, DocumentPart):
+        return {"type": "document", "name": part.name, "mime_type": part.mime_type, "data": part.base64}
     if isinstance(part, ThinkingPart):
         return {"type": "thinking", "text": part.text, "signature": part.signature, "data": part.data}
     if isinstance(part, ToolCall):
@@ -213,6 +217,8 @@ def part_from_dict(data: Any) -> Part:
             if data.get("url"):
                 return ImagePart(url=data["url"], mime_type=data.get("mime_type", "image/png"))
             return ImagePart(data=base64.b64decode(data["data"]), mime_type=data.get("mime_type", "image/png"))
+        if kind == "document":  # inline data only: a path or a URL from a client is never read
+            return DocumentPart(base64.b64decode(data["data"], validate=True), data["mime_type"], data.get("name", "document"))
         if kind == "thinking":
             return ThinkingPart(data.get("text", ""), data.get("signature"), data.get("data"))
         if kind == "tool_call":

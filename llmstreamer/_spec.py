@@ -41,6 +41,12 @@ class ProviderSpec:
         chat_path: The path the chat request is posted to (HTTP providers).
         auth_header: The header that carries the key (HTTP providers).
         auth_prefix: What goes before the key in that header (``"Bearer "``).
+        has_embeddings: The provider can `embed` (see ``_embed``).
+        embed_batch_size: Inputs per embeddings request.
+        embed_options: The ``embed`` options taken (``dimensions``, ``task_type``, ``normalize``).
+        default_embedding_model: The model ``embed`` uses while the chat model is the default.
+        document_types: MIME types taken as documents (``text/*`` matches every text type);
+            other text documents are inlined, other PDFs refused.
     """
 
     name: str
@@ -57,3 +63,8 @@ class ProviderSpec:
     chat_path: str = "/chat/completions"
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "
+    has_embeddings: bool = False
+    embed_batch_size: int = 256
+    embed_options: frozenset[str] = attrs.field(default=frozenset(), converter=_option_names)
+    default_embedding_model: str | None = None
+    document_types: frozenset[str] = attrs.field(default=frozenset(), converter=_option_names)

@@ -7,12 +7,14 @@ Everything here is an immutable ``attrs`` value. Build messages with the named c
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 
 from ._parts import (
     PART_TYPES,
+    DocumentPart,
     ImagePart,
     Part,
     TextPart,
@@ -27,6 +29,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "ROLES",
+    "DocumentPart",
     "Event",
     "ImagePart",
     "Message",
@@ -78,10 +81,18 @@ class Message:
     content: tuple[Part, ...] = attrs.field(converter=_to_parts, factory=tuple)
 
     @classmethod
-    def user(cls, text: str = "", *, images: Iterable[str | bytes | ImagePart] = ()) -> Message:
-        """A user message, optionally with images (paths, bytes, URLs or `ImagePart`)."""
+    def user(
+        cls,
+        text: str = "",
+        *,
+        images: Iterable[str | bytes | ImagePart] = (),
+        documents: Iterable[str | os.PathLike[str] | DocumentPart] = (),
+    ) -> Message:
+        """A user message, optionally with images (paths, bytes, URLs or `ImagePart`) and
+        documents (local paths or `DocumentPart`: PDFs and text files)."""
         parts: list[Part] = [TextPart(text)] if text else []
         parts += [i if isinstance(i, ImagePart) else ImagePart.load(i) for i in images]
+        parts += [d if isinstance(d, DocumentPart) else DocumentPart.load(d) for d in documents]
         return cls("user", parts)
 
     @classmethod
@@ -125,6 +136,11 @@ class Message:
     def images(self) -> tuple[ImagePart, ...]:
         """The images in this message."""
         return tuple(p for p in self.content if type(p) is ImagePart)
+
+    @property
+    def documents(self) -> tuple[DocumentPart, ...]:
+        """The documents in this message."""
+        return tuple(p for p in self.content if type(p) is DocumentPart)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `Message.from_dict` reads it back."""

@@ -45,9 +45,10 @@ from typing import Any, Callable, Generator, Iterable, Iterator, Mapping
 
 import attrs
 
-from . import _engine
+from . import _embed, _engine
 from ._cancel import CancelToken
 from ._closing import Closing
+from ._embed import Batch, Embeddings, EmbedOptions
 from ._engine import RoundContext, StreamHandle
 from ._fields import loads
 from ._http import Request, Transport, is_json
@@ -242,6 +243,14 @@ class Streamer(Closing):
         """
         return _engine.prepare(self, messages, options).events()
 
+    def embed(self, texts: Any, *, dimensions: int | None = None, task_type: str | None = None, normalize: bool | None = None) -> Embeddings:
+        """Embed a text or a list of texts: one vector per text, in order (see ``_embed``).
+
+        Raises:
+            ConfigurationError: the provider has no embeddings, or cannot honour an option.
+        """
+        return _embed.embed(self, texts, dimensions=dimensions, task_type=task_type, normalize=normalize)
+
     def list_models(self) -> list[Model]:
         """The models this provider offers."""
         raise ConfigurationError(f"{self.provider} cannot list its models")
@@ -269,6 +278,11 @@ class Streamer(Closing):
     def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
         """Stream one round: yield normalized events (see ``_accumulate``), ending with ``done``."""
         raise NotImplementedError
+
+    def embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """Embed one batch (at most ``spec.embed_batch_size`` texts); by default an HTTP provider's
+        ``build_embed_request`` / ``decode_embeddings`` sent with retries (see ``_embed``)."""
+        return _embed.default_batch(self, texts, options)
 
 
 class HTTPStreamer(Streamer):

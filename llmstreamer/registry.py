@@ -81,14 +81,14 @@ PRESETS: dict[str, Preset] = {
             name="openrouter",
             base_url="https://openrouter.ai/api/v1",
             key_env="OPENROUTER_API_KEY",
-            quirks=("reasoning_details", "reasoning_object"),
+            quirks=("reasoning_details", "reasoning_object", "file_parts"),
         ),
-        Preset(name="groq", base_url="https://api.groq.com/openai/v1", key_env="GROQ_API_KEY"),
+        Preset(name="groq", base_url="https://api.groq.com/openai/v1", key_env="GROQ_API_KEY", quirks=("no_embeddings",)),
         Preset(
             name="deepseek",
             base_url="https://api.deepseek.com",
             key_env="DEEPSEEK_API_KEY",
-            quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only"),
+            quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only", "no_embeddings"),
         ),
         Preset(name="together", base_url="https://api.together.xyz/v1", key_env="TOGETHER_API_KEY"),
         Preset(name="vllm", base_url="http://localhost:8000/v1", key_env="VLLM_API_KEY", requires_key=False),
@@ -98,7 +98,12 @@ PRESETS: dict[str, Preset] = {
         Preset(
             name="llamacpp", base_url="http://localhost:8080/v1", key_env="LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
         ),
-        Preset(name="pixigpt", base_url="https://pixigpt.com/v1", key_env="PIXIGPT_API_KEY", quirks=("choice_reasoning",)),
+        Preset(
+            name="pixigpt",
+            base_url="https://pixigpt.com/v1",
+            key_env="PIXIGPT_API_KEY",
+            quirks=("choice_reasoning", "no_stream", "enable_thinking"),
+        ),
     )
 }
 

@@ -111,8 +111,8 @@ def test_no_stream_options_quirk_leaves_the_field_out(server: FakeLLMServer) -> 
 def test_unknown_quirk_and_bad_arguments_are_rejected() -> None:
     """An unknown quirk names the known ones; a bad name or extra is a ConfigurationError."""
     known = (
-        "known quirks: choice_reasoning, image_data_only, json_object_only, no_done, no_images, "
-        "no_stream_options, reasoning_content_back, reasoning_details, reasoning_object, thinking_toggle"
+        "known quirks: choice_reasoning, enable_thinking, file_parts, image_data_only, json_object_only, no_done, no_embeddings, no_images, "
+        "no_stream, no_stream_options, reasoning_content_back, reasoning_details, reasoning_object, thinking_toggle"
     )
     with pytest.raises(ConfigurationError, match=known):
         OpenAICompatibleStreamer(model="m", base_url="http://x", quirks=["fast_mode"])
@@ -345,18 +345,6 @@ def test_openai_stays_strict_about_done(server: FakeLLMServer) -> None:
     s = OpenAIStreamer(api_key="k", base_url=server.base_url("llamacpp"))
     with pytest.raises(IncompleteStreamError, match=r"data: \[DONE\]"):
         s.chat(HI)
-
-
-# --- PixiGPT: assistant_id and reasoning on the choice -------------------------------------------
-
-
-def test_pixigpt_assistant_id_and_choice_reasoning(server: FakeLLMServer, recorder: Recorder) -> None:
-    """PixiGPT: assistant_id given as extra= is sent; reasoning_content on the choice goes to on_thinking."""
-    server.add(Reply(thinking=["Pondering"], text=["Pixi", " here"]))
-    s = preset(server, "pixigpt", model="pixi-1", extra={"assistant_id": "asst_123"})
-    s.stream_chat(HI, recorder).wait(5)
-    assert recorder.calls == [("thinking", "Pondering"), ("content", "Pixi"), ("content", " here"), ("usage", 10, 2), ("finish", "Pixi here")]
-    assert server.requests[0].json["assistant_id"] == "asst_123"
 
 
 # --- OpenAI on the shared base keeps its wire ----------------------------------------------------

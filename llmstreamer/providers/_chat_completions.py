@@ -20,6 +20,8 @@ servers differ in small ways, and `ChatCompletionsStreamer` has one hook for eac
   ``_takes_xhigh()`` (OpenAI decides it by model family).
 - ``_reasoning_content_back``: the thinking of an assistant message with tool calls goes back
   as ``reasoning_content`` (DeepSeek's thinking mode requires it within a tool loop).
+- ``dimensions_field``: where ``embed(dimensions=)`` goes in ``POST {base_url}/embeddings``
+  (Mistral says ``output_dimension``).
 
 Tools go out as ``tools: [{"type": "function", "function": {name, description, parameters}}]``
 and ``tool_choice`` as ``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function",
@@ -41,11 +43,13 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
+from .._embed import Batch, EmbedOptions, model_for, openai_decode, post_json
 from .._fields import sampling
+from .._http import Request
 from .._options import COMMON_OPTIONS, Options
 from .._wire_errors import error_from_event
 from ..errors import ConfigurationError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
 from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["FINISH_REASONS", "ChatCompletionsStreamer", "usage_of"]
@@ -96,6 +100,8 @@ class ChatCompletionsStreamer(HTTPStreamer):
         name="chat-completions",
         supported_options=COMMON_OPTIONS | {"seed", "response_format"},
         terminal="data: [DONE]",
+        has_embeddings=True,
+        embed_options={"dimensions"},
     )
     max_tokens_field: str = "max_tokens"  # OpenAI sets it per instance, by its base URL
     seed_field: ClassVar[str] = "seed"
@@ -108,6 +114,18 @@ class ChatCompletionsStreamer(HTTPStreamer):
     _choice_reasoning: bool = False
     _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
+
+    dimensions_field: ClassVar[str] = "dimensions"  # Mistral says output_dimension
+
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST {base_url}/embeddings`` with ``input`` (a list), ``model`` and ``encoding_format``."""
+        body: dict[str, Any] = {"model": model_for(self), "input": list(texts), "encoding_format": "float"}
+        if options.dimensions is not None:
+            body[self.dimensions_field] = options.dimensions
+        return post_json(self, "/embeddings", body)
+
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        return openai_decode(payload)
 
     # --- request ------------------------------------------------------------------------------
 
@@ -171,7 +189,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
             return out
         if role == "assistant":
             return [self._assistant(message)]
-        if not message.images:
+        if not message.images and not message.documents:
             return [{"role": role, "content": message.text}]
         parts: list[dict[str, Any]] = []
         for part in message.content:
@@ -180,6 +198,9 @@ class ChatCompletionsStreamer(HTTPStreamer):
             elif isinstance(part, ImagePart):
                 url = part.url or f"data:{part.mime_type};base64,{part.base64}"
                 parts.append({"type": "image_url", "image_url": {"url": url}})
+            elif isinstance(part, DocumentPart):
+                data = f"data:{part.mime_type};base64,{part.base64}"
+                parts.append({"type": "file", "file": {"filename": part.name, "file_data": data}})
         return [{"role": role, "content": parts}]
 
     def _assistant(self, message: Message) -> dict[str, Any]:

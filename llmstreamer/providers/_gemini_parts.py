@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._options import Options
-from ..models import ImagePart, Message, TextPart, ThinkingPart, ToolCall, ToolResult
+from ..models import DocumentPart, ImagePart, Message, TextPart, ThinkingPart, ToolCall, ToolResult
 from ._gemini_schema import gemini_schema
 
 __all__ = ["CALL_ID_PREFIX", "THINKING_LEVELS", "declaration", "message_parts", "thinking_config"]
@@ -48,6 +48,8 @@ def message_parts(message: Message) -> list[dict[str, Any]]:
                 parts.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.url}})
             else:
                 parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
+        elif isinstance(part, DocumentPart):
+            parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
         elif isinstance(part, ThinkingPart):
             if not part.signature:
                 continue  # unsigned (or another provider's redacted) thinking cannot be sent back

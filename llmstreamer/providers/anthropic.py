@@ -38,7 +38,7 @@ from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
 from ..errors import ConfigurationError
-from ..models import Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
 from ..provider import HTTPStreamer, ProviderSpec, loads
 from ._turns import alternating_turns, system_texts
 
@@ -96,6 +96,7 @@ class AnthropicStreamer(HTTPStreamer):
         default_model="claude-sonnet-4-5",
         supported_options=COMMON_OPTIONS | {"top_k", "thinking_budget", "response_format"},
         terminal="message_stop",
+        document_types={"application/pdf", "text/plain"},
         chat_path="/v1/messages",
         auth_header="x-api-key",
         auth_prefix="",
@@ -194,6 +195,12 @@ class AnthropicStreamer(HTTPStreamer):
             if part.url:
                 return {"type": "image", "source": {"type": "url", "url": part.url}}
             return {"type": "image", "source": {"type": "base64", "media_type": part.mime_type, "data": part.base64}}
+        if isinstance(part, DocumentPart):
+            if part.mime_type == "text/plain":
+                source = {"type": "text", "media_type": "text/plain", "data": part.text}
+            else:
+                source = {"type": "base64", "media_type": part.mime_type, "data": part.base64}
+            return {"type": "document", "source": source, "title": part.name}
         if isinstance(part, ThinkingPart):
             if isinstance(part.data, str):  # Anthropic's own redacted thinking (other data is foreign)
                 return {"type": "redacted_thinking", "data": part.data}

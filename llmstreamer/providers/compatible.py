@@ -18,18 +18,27 @@ thinking with ``thinking: {"type": "enabled" | "disabled"}`` and takes ``reasoni
 on by default in its V4 models). What a server cannot take (images on a text-only API, image
 URLs where only inline bytes work, a schema where only JSON mode exists) is refused with
 `ConfigurationError` before anything is sent.
+
+PixiGPT does not stream (its own clients have no streaming and its request has no ``stream``
+field): its preset sends one request without ``stream`` and fires the answer through the same
+callbacks (``_chat_json``); ``reasoning=`` becomes ``enable_thinking`` and ``assistant_id=``
+names the assistant.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
+from .._embed import post_json
+from .._http import Request
 from .._options import Options
 from ..errors import ConfigurationError
-from ..models import Message
+from ..models import Event, Message
+from ..provider import RoundContext
 from ._chat_completions import ChatCompletionsStreamer
+from ._chat_json import json_round
 
 __all__ = ["QUIRKS", "OpenAICompatibleStreamer"]
 
@@ -45,6 +54,10 @@ QUIRKS: Mapping[str, str] = {
     "no_images": "the API takes text only: images are refused before sending (DeepSeek)",
     "image_data_only": "images must be inline bytes: image URLs are refused before sending (LM Studio)",
     "json_object_only": 'response_format takes {"type": "json_object"} only: a JSON Schema is refused (DeepSeek)',
+    "no_embeddings": "the API has no /embeddings endpoint: embed() is refused before sending (Groq, DeepSeek)",
+    "file_parts": "PDF documents go as OpenAI file parts (OpenRouter); without it they are refused",
+    "no_stream": "the API answers one JSON object: one request, its answer fired through the same callbacks (PixiGPT)",
+    "enable_thinking": 'reasoning= is sent as enable_thinking: false for "none", true for any other level (PixiGPT)',
 }
 
 # DeepSeek's reasoning_effort for each level (its API takes low, high and max)
@@ -61,14 +74,14 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         api_key_env: Environment variables to read the key from when ``api_key`` is not given.
         requires_key: Fail with `ConfigurationError` when no key is found.
         quirks: Names from `QUIRKS` for servers that stray from OpenAI's wire.
-        extra: Fields merged into every request body (a per-call ``extra=`` wins over them),
-            e.g. PixiGPT's ``{"assistant_id": "..."}``.
+        extra: Fields merged into every request body (a per-call ``extra=`` wins over them).
+        assistant_id: PixiGPT's assistant, sent as ``assistant_id`` in every request.
         **kwargs: The keywords every streamer takes (``api_key``, ``base_url`` (required here),
             ``timeout``, ``retry``, ``headers``, ...).
 
     Example::
 
-        s = llmstreamer.streamer("pixigpt:pixi-1", extra={"assistant_id": "asst_123"})
+        s = llmstreamer.streamer("pixigpt:pixi-1", assistant_id="asst_123")
         s = OpenAICompatibleStreamer(model="qwen3", base_url="http://gpu-box:8000/v1", name="lab")
     """
 
@@ -83,6 +96,7 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         requires_key: bool = False,
         quirks: Iterable[str] = (),
         extra: Mapping[str, Any] | None = None,
+        assistant_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name):
@@ -105,6 +119,10 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             spec = attrs.evolve(spec, terminal="a finish_reason or data: [DONE]", done_ends_body=False)
         if "reasoning_object" in chosen:
             spec = attrs.evolve(spec, supported_options=spec.supported_options | {"thinking_budget"})
+        if "no_embeddings" in chosen:
+            spec = attrs.evolve(spec, has_embeddings=False)
+        if "file_parts" in chosen:
+            spec = attrs.evolve(spec, document_types={"application/pdf"})
         self.spec = spec
         self._finish_is_terminal = "no_done" in chosen
         self._reasoning_details = "reasoning_details" in chosen
@@ -113,14 +131,37 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         self._reasoning_content_back = "reasoning_content_back" in chosen
         self.quirks = chosen
         self._extra = dict(extra or {})
+        if assistant_id is not None:
+            if not isinstance(assistant_id, str) or not assistant_id:
+                raise ConfigurationError(f"assistant_id must be a non-empty string, got {assistant_id!r}")
+            self._extra["assistant_id"] = assistant_id
         super().__init__(model, **kwargs)
 
     def __repr__(self) -> str:
         named = f", name={self.provider!r}" if self.provider != type(self).spec.name else ""
         return f"{super().__repr__()[:-1]}{named})"
 
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+        body = super().build_body(messages, options)
+        if "no_stream" in self.quirks:
+            del body["stream"]
+            body.pop("stream_options", None)
+        return body
+
+    def build_request(self, messages: tuple[Message, ...], options: Options) -> Request:
+        if "no_stream" in self.quirks:
+            return post_json(self, "/chat/completions", self.build_body(messages, options))
+        return super().build_request(messages, options)
+
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
+        if "no_stream" in self.quirks:
+            return json_round(self, messages, options, context.token)
+        return super().stream_round(messages, options, context)
+
     def _reasoning_fields(self, options: Options) -> dict[str, Any]:
         level, budget = options.reasoning, options.thinking_budget
+        if "enable_thinking" in self.quirks:
+            return {"enable_thinking": level != "none"}
         if "reasoning_object" in self.quirks:
             return {"reasoning": {"max_tokens": budget} if budget is not None else {"effort": level}}
         if "thinking_toggle" in self.quirks and level is not None:

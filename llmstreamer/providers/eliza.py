@@ -27,10 +27,12 @@ import math
 import random
 from typing import Any, Iterator
 
+from .._embed import Batch, EmbedOptions
 from .._options import COMMON_OPTIONS, Options
 from ..errors import ConfigurationError
 from ..models import Event, Message, Model, Usage
 from ..provider import ProviderSpec, RoundContext, Streamer
+from . import _eliza_embed
 from ._eliza_engine import CREATED, Session, estimate, find_quit, load_scripts, tokenize
 
 __all__ = ["ElizaStreamer"]
@@ -71,6 +73,9 @@ class ElizaStreamer(Streamer):
         default_model="eliza",
         supported_options=COMMON_OPTIONS | {"top_k", "seed", "thinking_budget"},
         terminal="the end of its answer",
+        has_embeddings=True,
+        embed_batch_size=1024,
+        embed_options={"dimensions", "task_type"},
     )
 
     def __init__(self, model: str | None = None, *, seed: int | None = None, pace: float = 0.0, **kwargs: Any) -> None:
@@ -87,6 +92,13 @@ class ElizaStreamer(Streamer):
         self._script = scripts[name]
         self.seed: int = random.randrange(2**32) if seed is None else seed
         self.pace = float(pace)
+
+    def embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """Local hashed n-gram vectors (``_eliza_embed``), 256 long unless ``dimensions`` says
+        otherwise; ``task_type`` changes nothing here. Usage is the usual estimate."""
+        size = options.dimensions or _eliza_embed.DIMENSIONS
+        usage = Usage(input_tokens=sum(estimate(len(t)) for t in texts))
+        return Batch([_eliza_embed.vector(t, size) for t in texts], "eliza-hashed-ngrams", usage)
 
     def list_models(self) -> list[Model]:
         """The Eliza scripts this package ships (``eliza`` is an alias of the English one)."""

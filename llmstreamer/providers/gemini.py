@@ -50,6 +50,7 @@ import uuid
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
+from .._embed import Batch, EmbedOptions, model_for, post_json
 from .._fields import EXCERPT, merge_extra, sampling
 from .._http import Request
 from .._options import COMMON_OPTIONS, Options
@@ -126,6 +127,11 @@ class GeminiStreamer(HTTPStreamer):
         done_ends_body=False,  # no terminal event on this wire: the stream ends with the body
         auth_header="x-goog-api-key",
         auth_prefix="",
+        has_embeddings=True,
+        document_types={"application/pdf", "text/*"},
+        default_embedding_model="gemini-embedding-001",
+        embed_batch_size=100,  # requests per batchEmbedContents
+        embed_options={"dimensions", "task_type"},
     )
 
     def _model_path(self) -> str:
@@ -135,6 +141,22 @@ class GeminiStreamer(HTTPStreamer):
     def build_request(self, messages: tuple[Message, ...], options: Options) -> Request:
         path = self._model_path() + ":streamGenerateContent?alt=sse"
         return self.post(path, self.build_body(messages, options))
+
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST .../models/{model}:batchEmbedContents`` with one request per text; ``task_type``
+        goes as ``taskType`` in capitals (``RETRIEVAL_QUERY``), ``dimensions`` as ``outputDimensionality``."""
+        model = model_for(self)
+        name = model if "/" in model else f"models/{model}"
+        extra: dict[str, Any] = {}
+        if options.task_type is not None:
+            extra["taskType"] = options.task_type.upper()
+        if options.dimensions is not None:
+            extra["outputDimensionality"] = options.dimensions
+        body = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **extra} for t in texts]}
+        return post_json(self, "/v1beta/" + quote(name, safe="/") + ":batchEmbedContents", body)
+
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        return Batch([[float(x) for x in item["values"]] for item in payload["embeddings"]])
 
     # --- request ------------------------------------------------------------------------------
 

@@ -49,8 +49,11 @@ class MistralStreamer(ChatCompletionsStreamer):
         requires_key=True,
         default_base_url="https://api.mistral.ai/v1",
         default_model="mistral-small-latest",
+        default_embedding_model="mistral-embed",
+        embed_batch_size=128,
     )
     seed_field: ClassVar[str] = "random_seed"
+    dimensions_field: ClassVar[str] = "output_dimension"
     include_usage = False
     tool_message_name: ClassVar[bool] = True
     required_choice: ClassVar[str] = "any"

@@ -33,7 +33,9 @@ import uuid
 from typing import Any, Callable, Iterable
 
 from .._accumulate import parse_arguments
+from .._embed import Batch, EmbedOptions, model_for, post_json
 from .._fields import EXCERPT, epoch, merge_extra, sampling
+from .._http import Request
 from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
@@ -107,11 +109,26 @@ class OllamaStreamer(HTTPStreamer):
         terminal='a line with "done": true',
         framing="ndjson",
         chat_path="/api/chat",
+        has_embeddings=True,
+        default_embedding_model="nomic-embed-text",
+        embed_options={"dimensions"},
     )
 
     def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
         url = base_url or os.environ.get("OLLAMA_HOST") or None
         super().__init__(model, base_url=_host_url(url) if url else None, **kwargs)
+
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+        """``POST {base_url}/api/embed`` with ``input`` (a list) and ``dimensions``."""
+        body: dict[str, Any] = {"model": model_for(self), "input": list(texts)}
+        if options.dimensions is not None:
+            body["dimensions"] = options.dimensions
+        return post_json(self, "/api/embed", body)
+
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+        counted = payload.get("prompt_eval_count")
+        usage = Usage(input_tokens=counted) if isinstance(counted, int) else None
+        return Batch([[float(x) for x in v] for v in payload["embeddings"]], payload.get("model"), usage)
 
     # --- request ------------------------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class OpenAIStreamer(ChatCompletionsStreamer):
         base_url_env="OPENAI_BASE_URL",
         default_base_url="https://api.openai.com/v1",
         default_model="gpt-4o-mini",
+        default_embedding_model="text-embedding-3-small",
+        embed_batch_size=2048,  # inputs per /embeddings request
+        document_types={"application/pdf"},  # as file parts
     )
     # OpenAI wants max_completion_tokens; OpenAI-compatible servers (llama.cpp, vLLM, LiteLLM,
     # Ollama...) honour max_tokens and may silently ignore the other: chosen by the base URL.

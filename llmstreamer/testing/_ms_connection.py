@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
 from ._ms_script import CloseSeq, Drop, Fail, FakeSeq, Generation, GenRequest, Hidden, Hold, Raw, Step, ToolCalls
+from ._wire_embed import fake_embedding, tokens
 
 __all__: list[str] = []
 
@@ -173,6 +174,17 @@ class _Connection:
         child.tools_enabled, child.skip_prelude, child.parent = seq.tools_enabled, seq.skip_prelude, seq.id
         self.send({"event": "seq_fork_finish", "cid": cid, "seq_id": seq.id, "child_seq_id": child.id})
         self.state(seq, "ready")
+
+    def cmd_embed(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
+        """One ``seq_embedding`` per input, last index first (a client must place them by index)."""
+        if self.busy(seq, cid):
+            return
+        texts = [str(item.get("text") or "") for item in data.get("inputs") or ()]
+        for index in reversed(range(len(texts))):
+            vector = fake_embedding(texts[index], data.get("dimensions"))
+            event = {"event": "seq_embedding", "seq_id": seq.id, "cid": cid, "index": index, "embedding": vector}
+            self.send({**event, "input_tokens": tokens([texts[index]])})
+        self.send({"event": "seq_embed_finish", "seq_id": seq.id, "cid": cid, "prompt_tokens": tokens(texts)})
 
     def cmd_close(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
         if self.server.ignore_close:

@@ -13,8 +13,9 @@ import time
 from typing import Any, Callable, Sequence, Union
 
 from .._closing import Closing
+from ._pixigpt_fake import PixiGPTFake
 from ._reply import RecordedRequest, Reply
-from ._wire import Rendered, flavor_of, render
+from ._wire import Rendered, flavor_of, render, status_line
 
 __all__ = ["FakeLLMServer"]
 
@@ -67,7 +68,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def _respond(self, sock: socket.socket, req: RecordedRequest) -> bool:
         owner = self.server.owner
         reply = owner._next_reply(req)
-        rendered = render(flavor_of(req.path), reply, req)
+        rendered = owner.pixigpt.render(req, reply) or render(flavor_of(req.path), reply, req)
         return _send(sock, reply, rendered, owner._stopping)
 
 
@@ -123,16 +124,6 @@ def _read_request(reader: Any) -> RecordedRequest | None:
     return RecordedRequest(method, path, headers, body)
 
 
-def _status_line(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Overloaded" if status == 529 else "Status"
-    return f"HTTP/1.1 {status} {phrase}\r\n"
-
-
 def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threading.Event) -> bool:
     """Write one response; return whether the connection may carry another request."""
     if reply.silent:
@@ -149,7 +140,7 @@ def _send(sock: socket.socket, reply: Reply, rendered: Rendered, stopping: threa
         if reply.bom and events:
             events = [b"\xef\xbb\xbf" + events[0], *events[1:]]
     transfer = reply.transfer if rendered.body is None else ("close" if reply.transfer == "close" else "length")
-    head = [_status_line(rendered.status), f"Content-Type: {rendered.content_type}\r\n"]
+    head = [status_line(rendered.status), f"Content-Type: {rendered.content_type}\r\n"]
     head += [f"{k}: {v}\r\n" for k, v in rendered.headers.items()]
     if transfer == "chunked":
         head.append("Transfer-Encoding: chunked\r\n")
@@ -277,6 +268,7 @@ class FakeLLMServer(Closing):
         self.default: ReplySource = default if default is not None else Reply(text="Hello from the fake server.")
         self.tls = tls
         self.requests: list[RecordedRequest] = []
+        self.pixigpt = PixiGPTFake()  # PixiGPT's REST endpoints: state and scripted runs
         self._queue: list[ReplySource] = []
         self._lock = threading.RLock()  # re-entrant: wait_for predicates may read open_connections
         self._changed = threading.Condition(self._lock)

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _wire_embed
+
 if TYPE_CHECKING:
     from ._reply import RecordedRequest, Reply
 
-__all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render"]
+__all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render", "status_line"]
 
 # flavor name -> module; a flavor not listed here renders as OpenAI chat completions.
 FLAVORS = {
@@ -95,6 +97,10 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
     module = _module(flavor)
     number = next(_request_ids)
     headers = {**module.headers(number), **reply.headers}
+    kind = _wire_embed.kind_of(request.path)
+    if kind is not None and reply.status < 300 and reply.body is None:
+        vectors = json.dumps(_wire_embed.answer(kind, request)).encode()
+        return Rendered(200, headers, "application/json", body=vectors)
     if request.method == "GET":
         status, payload = module.models()
         return Rendered(status, headers, "application/json", body=json.dumps(payload).encode())
@@ -111,9 +117,24 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
     if reply.status >= 300 and reply.events is None:
         data = json.dumps(module.error_body(reply.status, reply.error)).encode()
         return Rendered(reply.status, headers, reply.content_type or "application/json", body=data)
+    whole = getattr(module, "completion", None)
+    answer = whole(reply, request) if whole is not None and reply.events is None else None
+    if answer is not None:  # a server that does not stream (PixiGPT)
+        return Rendered(reply.status, headers, reply.content_type or "application/json", body=json.dumps(answer).encode())
     events = list(reply.events) if reply.events is not None else module.events(reply, request)
     events.extend(reply.trailing)
     return Rendered(reply.status, headers, reply.content_type or module.CONTENT_TYPE, events, sse=module.SSE)
+
+
+def status_line(status: int) -> str:
+    """The HTTP/1.1 status line for ``status`` (529 is Anthropic's "Overloaded")."""
+    from http import HTTPStatus
+
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Overloaded" if status == 529 else "Status"
+    return f"HTTP/1.1 {status} {phrase}\r\n"
 
 
 def split_arguments(raw: str, parts: int = 3) -> list[str]:

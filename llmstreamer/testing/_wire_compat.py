@@ -9,7 +9,8 @@ The flavor is the first segment of the request path (``/openrouter/v1/chat/compl
 - ``deepseek``: thinking in ``delta.reasoning_content`` (``content: null`` meanwhile); usage on
   the finish chunk with ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``.
 - ``llamacpp``: no ``data: [DONE]``: the finish chunk (with usage and timings) is the last.
-- ``pixigpt``: ``reasoning_content`` on the choice, not the delta.
+- ``pixigpt``: one whole ``chat.completion`` JSON (PixiGPT does not stream) unless the request
+  asks for ``stream: true``; ``reasoning_content`` on the choice, not the message or delta.
 
 Error bodies are OpenRouter-shaped: ``{"error": {"code": <status>, "message", "metadata"}}``.
 """
@@ -104,6 +105,33 @@ def _tool_call_chunks(reply: Reply, model: str, role: dict[str, Any]) -> list[st
             chunk(model, {**role, "tool_calls": [{"index": index, "function": {"arguments": f}}]})
             for f in split_arguments(raw)
         ]
+    return out
+
+
+def completion(reply: Reply, request: RecordedRequest) -> dict[str, Any] | None:
+    """PixiGPT's whole ``chat.completion`` (it does not stream), or None for a streamed answer.
+
+    ``reasoning_content`` sits on the choice; an in-band ``error`` is the whole body.
+    """
+    body = request.json or {}
+    if request.path.lstrip("/").split("/", 1)[0] != "pixigpt" or body.get("stream") is True:
+        return None
+    if reply.error is not None:
+        return error_body(500, reply.error)
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(reply.text)}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.raw_arguments or json.dumps(dict(c.arguments))}}
+            for c in reply.tool_calls
+        ]
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
+    if reply.thinking:
+        choice["reasoning_content"] = "".join(reply.thinking)
+    out: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000}
+    out.update(model=reply.model or body.get("model", "fake/model-a"), choices=[choice])
+    usage = usage_json(reply, "pixigpt")
+    if usage:
+        out["usage"] = usage
     return out
 
 

@@ -8,11 +8,13 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..._cancel import CancelToken
+from ..._embed import Batch, EmbedOptions
 from ..._options import Options
 from ...errors import ConfigurationError, LLMStreamError
 from ...models import Event, Message
 from ...provider import ProviderSpec, RoundContext, Streamer
 from ._client import DEFAULT_URL, ModelSocketClient
+from ._embed import embed_batch
 from ._generation import Outcome, check_options, toolbox_of
 from ._sequence import SEQ_OPTIONS, Seq
 from ._wire import PROVIDER
@@ -63,6 +65,9 @@ class ModelSocketStreamer(Streamer):
         default_model="meta/llama3.1-8b-instruct-free",
         supported_options=SEQ_OPTIONS | {"tools"},
         terminal="seq_gen_finish",
+        has_embeddings=True,
+        embed_batch_size=64,
+        embed_options={"dimensions", "task_type"},
     )
 
     def __init__(
@@ -97,6 +102,10 @@ class ModelSocketStreamer(Streamer):
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+    def embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """The ``embed`` command on a sequence opened for it (``_embed``)."""
+        return embed_batch(lambda token: self._open_seq(None, token), texts, options)
 
     def open_state(self) -> _Session:
         return _Session(self)
