@@ -38,6 +38,7 @@ from .errors import (
     RateLimitError,
     RequestTooLargeError,
     ServerError,
+    SessionBusyError,
     StreamCancelled,
     StreamError,
     ToolError,
@@ -55,6 +56,7 @@ from .models import (
     Usage,
 )
 from .retry import RetryPolicy, Timeout
+from .sessions import open_session_store
 
 if TYPE_CHECKING:
     from .base import HTTPStreamer, Streamer, StreamHandle
@@ -128,6 +130,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "ServerError",
+    "SessionBusyError",
     "StreamCallbacks",
     "StreamCancelled",
     "StreamError",
@@ -144,6 +147,7 @@ __all__ = [
     "Toolbox",
     "Usage",
     "__version__",
+    "open_session_store",
     "providers",
     "streamer",
     "tool",
