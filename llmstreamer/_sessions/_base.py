@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
 
-from ..errors import ConfigurationError, SessionBusyError
+from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 
 if TYPE_CHECKING:
     from ..sessions import Session, SessionInfo, SessionMessage
@@ -173,7 +173,16 @@ class SessionStore(abc.ABC):
         Raises:
             ConfigurationError: there is no such session.
         """
-        session = self._find(self._key(id_or_name))
+        from ..sessions import is_session_id
+
+        key = self._key(id_or_name)
+        try:
+            session = self._find(key)
+        except LLMStreamError as exc:  # a corrupt session can still be deleted by its id
+            if isinstance(exc, ConfigurationError) or not is_session_id(key):
+                raise
+            self._delete(key)
+            return
         if session is None:
             raise ConfigurationError(f"no session {id_or_name!r} in {self.url}")
         self._delete(session.id)
