@@ -270,7 +270,7 @@ class Conversation:
             with self._lock:
                 if lease is None and self._busy:
                     raise ConfigurationError("the previous turn has not finished: wait for it before sending")
-                tree = tree or self._tree
+                tree = tree if tree is not None else self._tree
                 self._tree = tree
                 parent, user = choose(tree)
                 turn = Turn(tree, parent, user, lease, self._finished, callbacks, keep_partial=self.keep_partial)

@@ -200,6 +200,10 @@ class Branch:
     created: float
 
 
+def _nodes(nodes: Iterable[SessionMessage]) -> tuple[SessionMessage, ...]:
+    return tuple(nodes)
+
+
 @attrs.frozen
 class Session:
     """A stored conversation: settings, name, labels and the message tree.
@@ -232,7 +236,7 @@ class Session:
     modified: float = attrs.field()
     overhead: int = 0
     head: str | None = None
-    nodes: tuple[SessionMessage, ...] = attrs.field(default=(), converter=tuple)
+    nodes: tuple[SessionMessage, ...] = attrs.field(default=(), converter=_nodes)
 
     @modified.default
     def _modified(self) -> float:

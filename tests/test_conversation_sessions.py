@@ -53,7 +53,7 @@ def test_retry_and_edit_send_exactly_the_current_branch(server: FakeLLMServer, s
     first = chat.session.path()[0].id
     assert chat.edit(first[:8], "a-edited").result(5).text == "C1"
     assert [m.text for m in chat.messages] == ["a-edited", "C1"]
-    old = [b for b in chat.branches() if "B1" in b.text][0]
+    old = next(b for b in chat.branches() if "B1" in b.text)
     chat.switch(old.leaf_id)
     chat.send("d").result(5)
     system = ("system", "Be brief.")

@@ -8,6 +8,7 @@ this base validates arguments, resolves ids and names, and waits for leases.
 from __future__ import annotations
 
 import abc
+import builtins
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Mapping
@@ -208,7 +209,7 @@ class SessionStore(abc.ABC):
             delay = min(delay * 2, _POLL_MAX)
         return Lease(self, session_id, token, ttl)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a store without connections has nothing to close)
         """Release connections and files (the store is not usable afterwards)."""
 
     def __enter__(self) -> SessionStore:
@@ -236,7 +237,7 @@ class SessionStore(abc.ABC):
         """Store a new session; `ConfigurationError` if its id or name is taken."""
 
     @abc.abstractmethod
-    def _list(self, labels: dict[str, str], offset: int, limit: int) -> tuple[list[SessionInfo], int]:
+    def _list(self, labels: dict[str, str], offset: int, limit: int) -> tuple[builtins.list[SessionInfo], int]:
         """A page of summaries, newest modified first, and the total count."""
 
     @abc.abstractmethod

@@ -111,11 +111,9 @@ class RedisStore(SessionStore):
             self._client = redis.Redis.from_url(url)
         except ValueError as exc:
             raise ConfigurationError(f"not a Redis URL: {exc}") from exc
-        self._scripts = {
-            name: self._client.register_script(src)
-            for name, src in (("create", _CREATE), ("update", _UPDATE), ("delete", _DELETE), ("commit", _COMMIT),
-                              ("lease", _LEASE), ("renew", _RENEW), ("release", _RELEASE))  # fmt: skip
-        }
+        sources = {"create": _CREATE, "update": _UPDATE, "delete": _DELETE, "commit": _COMMIT,
+                   "lease": _LEASE, "renew": _RENEW, "release": _RELEASE}  # fmt: skip
+        self._scripts = {name: self._client.register_script(src) for name, src in sources.items()}
         self._names = f"{prefix}:session-names"
         self._index = f"{prefix}:sessions"
 
@@ -147,7 +145,7 @@ class RedisStore(SessionStore):
             if is_session_id(key):
                 session_id = key
             else:
-                raw = self._client.hget(self._names, key)
+                raw: Any = self._client.hget(self._names, key)
                 if raw is None:
                     return None
                 session_id = raw.decode()
@@ -178,7 +176,7 @@ class RedisStore(SessionStore):
         with self._errors():
             if not labels:
                 total = int(self._client.zcard(self._index))
-                ids = self._client.zrevrange(self._index, offset, offset + limit - 1) if limit else []
+                ids: Any = self._client.zrevrange(self._index, offset, offset + limit - 1) if limit else []
                 return self._infos(ids), total
             ids = self._client.zrevrange(self._index, 0, -1)
             pipe = self._client.pipeline(transaction=False)
