@@ -182,8 +182,6 @@ class Turn:
         commit = Commit(tuple(nodes), head, overhead, len(path), new_overhead + sum(n.tokens for n in path))
         try:
             if self.lease is not None:
-                if self.renewer is not None:
-                    self.renewer.close()
                 self.lease.commit(commit)
         finally:
             if self.lease is not None:
@@ -191,7 +189,12 @@ class Turn:
         return attrs.evolve(tree, nodes=tree.nodes + commit.nodes, head=head, overhead=new_overhead,
                             modified=commit.modified)  # fmt: skip
 
+    def _stop_renewing(self) -> None:
+        if self.renewer is not None:
+            self.renewer.close()
+
     def on_finish(self, response: Response) -> None:
+        self._stop_renewing()
         try:
             answer = answer_nodes(response, self.parent)
             tree = self._store(answer, overhead_of(response, self.sent + ([self.user] if self.user else [])))
@@ -209,6 +212,7 @@ class Turn:
             fn(response)
 
     def on_error(self, error: LLMStreamError) -> None:
+        self._stop_renewing()
         tree = None
         try:
             partial = error.partial
@@ -226,8 +230,7 @@ class Turn:
             fn(error)
 
     def _store_nothing(self) -> None:
-        if self.renewer is not None:
-            self.renewer.close()
+        self._stop_renewing()
         if self.lease is not None:
             self.lease.release()
 

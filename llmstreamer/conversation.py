@@ -144,7 +144,17 @@ class Conversation:
         self._provider_head: str | None = tree.head  # the message the provider session continues from
 
     @classmethod
-    def load(cls, store: SessionStore, id_or_name: str, streamer: Streamer | None = None, **kwargs: Any) -> Conversation:
+    def load(
+        cls,
+        store: SessionStore,
+        id_or_name: str,
+        streamer: Streamer | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        lock_timeout: float = 30.0,
+        lease_ttl: float = 30.0,
+        keep_partial: bool = False,
+    ) -> Conversation:
         """Continue a stored session.
 
         Args:
@@ -152,8 +162,10 @@ class Conversation:
             id_or_name: Its id or name.
             streamer: Who answers; by default the session's own provider and model, through the
                 registry.
-            **kwargs: ``options`` (e.g. the ``tools`` again), ``lock_timeout``, ``lease_ttl``,
-                ``keep_partial``.
+            options: Options for every turn that cannot be stored, such as the ``tools`` again.
+            lock_timeout: As for `Conversation`.
+            lease_ttl: As for `Conversation`.
+            keep_partial: As for `Conversation`.
 
         Raises:
             ConfigurationError: there is no such session.
@@ -164,10 +176,7 @@ class Conversation:
 
             streamer = make(f"{tree.provider}:{tree.model}" if tree.model else tree.provider)
         self = cls.__new__(cls)
-        self._setup(
-            streamer, store, tree, dict(kwargs.get("options") or {}), kwargs.get("lock_timeout", 30.0),
-            kwargs.get("lease_ttl", 30.0), kwargs.get("keep_partial", False),
-        )  # fmt: skip
+        self._setup(streamer, store, tree, dict(options or {}), lock_timeout, lease_ttl, keep_partial)
         return self
 
     # --- what it holds --------------------------------------------------------------------------

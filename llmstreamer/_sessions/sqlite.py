@@ -69,13 +69,18 @@ class SQLiteStore(SessionStore):
 
     # --- connections and errors -----------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
+    def _conn(self, lease: bool = False) -> sqlite3.Connection:
+        """This thread's connection: ``synchronous=FULL`` for sessions, and a second one with
+        ``NORMAL`` for leases (a lease need not survive a power cut, so it costs no fsync)."""
+        if getattr(self._local, "pid", None) != os.getpid():
+            self._local.conns = {}
             self._local.pid = os.getpid()
+        conns: dict[bool, sqlite3.Connection] = self._local.conns
+        conn = conns.get(lease)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL" if lease else "PRAGMA synchronous=FULL")
+            conns[lease] = conn
         return conn
 
     @contextmanager
@@ -94,9 +99,9 @@ class SQLiteStore(SessionStore):
             raise LLMStreamError(f"session database {self.path} is unreadable: {exc}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, lease: bool = False) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed when the block ends, rolled back if it raises."""
-        conn = self._conn()
+        conn = self._conn(lease)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -106,10 +111,9 @@ class SQLiteStore(SessionStore):
         conn.execute("COMMIT")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        for conn in getattr(self._local, "conns", {}).values():
             conn.close()
-            self._local.conn = None
+        self._local.conns = {}
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -215,7 +219,7 @@ class SQLiteStore(SessionStore):
 
     def _try_lease(self, session_id: str, token: str, ttl: float) -> bool:
         now = time.time()
-        with self._errors(), self._write() as conn:
+        with self._errors(), self._write(lease=True) as conn:
             row = conn.execute("SELECT token, expires FROM leases WHERE session_id = ?", (session_id,)).fetchone()
             if row is not None and row[0] != token and row[1] > now:
                 return False
@@ -223,14 +227,14 @@ class SQLiteStore(SessionStore):
             return True
 
     def _renew_lease(self, session_id: str, token: str, ttl: float) -> bool:
-        with self._errors(), self._write() as conn:
+        with self._errors(), self._write(lease=True) as conn:
             found = conn.execute(
                 "UPDATE leases SET expires = ? WHERE session_id = ? AND token = ?", (time.time() + ttl, session_id, token)
             )
             return found.rowcount == 1
 
     def _release_lease(self, session_id: str, token: str) -> None:
-        with self._errors(), self._write() as conn:
+        with self._errors(), self._write(lease=True) as conn:
             conn.execute("DELETE FROM leases WHERE session_id = ? AND token = ?", (session_id, token))
 
     def _commit(self, session_id: str, token: str, commit: Commit) -> None:
