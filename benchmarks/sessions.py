@@ -34,9 +34,9 @@ from typing import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from llmstreamer import Conversation, ElizaStreamer, Message, open_session_store  # noqa: E402
-from llmstreamer._sessions._base import Commit  # noqa: E402
-from llmstreamer.sessions import Session, SessionMessage, SessionStore  # noqa: E402
+from llmstreamer import Conversation, ElizaStreamer, Message, open_session_store
+from llmstreamer._sessions._base import Commit
+from llmstreamer.sessions import Session, SessionMessage, SessionStore
 
 TEXT = ("The quick brown fox jumps over the lazy dog; " * 18)[:800]
 META = {"provider": "openai", "model": "gpt-4o-mini", "finish_reason": "stop", "duration": 1.25,

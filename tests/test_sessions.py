@@ -129,8 +129,8 @@ def test_list_is_newest_first_with_anded_labels_and_pages(store: SessionStore) -
 
 def test_update_changes_settings_and_keeps_names_unique(store: SessionStore) -> None:
     """update() renames, relabels and changes settings; a taken name is refused on create and update."""
-    a = store.create(Session(name="a", provider="eliza", model="eliza"))
-    store.create(Session(name="b"))
+    a = store.create(Session(name="a", provider="eliza", model="eliza", labels={"old": "x"}))
+    store.create(Session(name="b", labels={"old": "x"}))
     with pytest.raises(ConfigurationError, match="named 'b' exists"):
         store.create(Session(name="b"))
     with pytest.raises(ConfigurationError, match="named 'b' exists"):
@@ -141,6 +141,9 @@ def test_update_changes_settings_and_keeps_names_unique(store: SessionStore) -> 
     )
     assert store.find("a") is None
     assert store.get("c").id == a.id
+    assert ([i.name for i in store.list(labels={"k": "v"})[0]], store.list(labels={"old": "x"})[1]) == (["c"], 1)
+    store.delete("b")
+    assert store.list(labels={"old": "x"}) == ([], 0)
     store.create(Session(name="a"))  # the old name is free again
     with pytest.raises(ConfigurationError, match="cannot change"):
         store.update("c", head="x")

@@ -111,7 +111,8 @@ class FileStore(SessionStore):
         return session
 
     def _save(self, session: Session) -> None:
-        self._write(self._file(session.id, ".json"), json.dumps(session.to_dict(), indent=1).encode("utf-8"))
+        data = json.dumps(session.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        self._write(self._file(session.id, ".json"), data.encode("utf-8"))
 
     # --- the store -----------------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 Keys, under ``prefix``: ``{prefix}:session:{id}`` (a hash of JSON-encoded header fields),
 ``{prefix}:session:{id}:nodes`` (a list of messages, appended per turn),
 ``{prefix}:session:{id}:lease`` (the turn lease, with a TTL), ``{prefix}:sessions`` (a sorted set
-by modification time) and ``{prefix}:session-names`` (name to id). Every change that touches more
-than one key is one Lua script, so it is atomic on the server and a client killed half-way
-leaves nothing half-written.
+by modification time), ``{prefix}:session-names`` (name to id) and
+``{prefix}:session-label:{key}={value}`` (a set of ids per label, for filtered listings). Every
+change that touches more than one key is one Lua script, so it is atomic on the server and a
+client killed half-way leaves nothing half-written. (The label scripts build the label sets'
+keys themselves: fine on one Redis server or a replica set, not on Redis Cluster.)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ end
 for k, v in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[2], k, v) end
 for i = 5, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+for i = 5, #KEYS do redis.call('SADD', KEYS[i], ARGV[1]) end
 return 'ok'
 """
 
@@ -46,7 +49,14 @@ if ARGV[3] == '1' then
   if old ~= cjson.null and redis.call('HGET', KEYS[1], old) == ARGV[1] then redis.call('HDEL', KEYS[1], old) end
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[1]) end
 end
-for k, v in pairs(cjson.decode(ARGV[4])) do redis.call('HSET', KEYS[2], k, v) end
+local fields = cjson.decode(ARGV[4])
+if fields['labels'] then
+  for k, v in pairs(cjson.decode(redis.call('HGET', KEYS[2], 'labels'))) do
+    redis.call('SREM', ARGV[6] .. k .. '=' .. v, ARGV[1])
+  end
+  for k, v in pairs(cjson.decode(fields['labels'])) do redis.call('SADD', ARGV[6] .. k .. '=' .. v, ARGV[1]) end
+end
+for k, v in pairs(fields) do redis.call('HSET', KEYS[2], k, v) end
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 return 'ok'
 """
@@ -56,6 +66,10 @@ local name = redis.call('HGET', KEYS[2], 'name')
 if name then
   local old = cjson.decode(name)
   if old ~= cjson.null and redis.call('HGET', KEYS[1], old) == ARGV[1] then redis.call('HDEL', KEYS[1], old) end
+end
+local labels = redis.call('HGET', KEYS[2], 'labels')
+if labels then
+  for k, v in pairs(cjson.decode(labels)) do redis.call('SREM', ARGV[2] .. k .. '=' .. v, ARGV[1]) end
 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -116,6 +130,7 @@ class RedisStore(SessionStore):
         self._scripts = {name: self._client.register_script(src) for name, src in sources.items()}
         self._names = f"{prefix}:session-names"
         self._index = f"{prefix}:sessions"
+        self._labels = f"{prefix}:session-label:"
 
     def _k(self, session_id: str, suffix: str = "") -> str:
         return f"{self.prefix}:session:{session_id}{suffix}"
@@ -178,15 +193,13 @@ class RedisStore(SessionStore):
                 total = int(self._client.zcard(self._index))
                 ids: Any = self._client.zrevrange(self._index, offset, offset + limit - 1) if limit else []
                 return self._infos(ids), total
-            ids = self._client.zrevrange(self._index, 0, -1)
+            members = list(self._client.sinter([f"{self._labels}{k}={v}" for k, v in labels.items()]))
             pipe = self._client.pipeline(transaction=False)
-            for raw in ids:
-                pipe.hget(self._k(raw.decode()), "labels")
-            found = [
-                raw for raw, value in zip(ids, pipe.execute())
-                if value is not None and all(json.loads(value).get(k) == v for k, v in labels.items())
-            ]  # fmt: skip
-        return self._infos(found[offset : offset + limit]), len(found)
+            for raw in members:
+                pipe.zscore(self._index, raw)
+            scored = [(score, raw) for raw, score in zip(members, pipe.execute()) if score is not None]
+        scored.sort(reverse=True)  # newest first, ties as ZREVRANGE orders them
+        return self._infos([raw for _, raw in scored[offset : offset + limit]]), len(scored)
 
     # --- writing -----------------------------------------------------------------------------------
 
@@ -195,6 +208,7 @@ class RedisStore(SessionStore):
         header = {**session.header(), "message_count": info.message_count, "tokens": info.tokens}
         nodes = [json.dumps(n.to_dict()) for n in session.nodes]
         keys = [self._names, self._k(session.id), self._k(session.id, ":nodes"), self._index]
+        keys += [f"{self._labels}{k}={v}" for k, v in session.labels.items()]
         result = self._run("create", keys, [session.id, session.name or "", session.modified, _fields(header), *nodes])
         if result == "id":
             raise ConfigurationError(f"a session with id {session.id} exists")
@@ -205,7 +219,8 @@ class RedisStore(SessionStore):
         renamed = "name" in changes
         fields = _fields({**changes, "modified": modified})
         keys = [self._names, self._k(session_id), self._index]
-        result = self._run("update", keys, [session_id, changes.get("name") or "", "1" if renamed else "0", fields, modified])
+        args = [session_id, changes.get("name") or "", "1" if renamed else "0", fields, modified, self._labels]
+        result = self._run("update", keys, args)
         if result == "missing":
             raise ConfigurationError(f"no session {session_id!r} in {self.url}")
         if result == "name":
@@ -213,7 +228,7 @@ class RedisStore(SessionStore):
 
     def _delete(self, session_id: str) -> None:
         keys = [self._names, self._k(session_id), self._k(session_id, ":nodes"), self._k(session_id, ":lease"), self._index]
-        self._run("delete", keys, [session_id])
+        self._run("delete", keys, [session_id, self._labels])
 
     def _try_lease(self, session_id: str, token: str, ttl: float) -> bool:
         return self._run("lease", [self._k(session_id, ":lease")], [token, max(1, int(ttl * 1000))]) == "1"
