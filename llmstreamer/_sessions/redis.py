@@ -193,7 +193,7 @@ class RedisStore(SessionStore):
                 total = int(self._client.zcard(self._index))
                 ids: Any = self._client.zrevrange(self._index, offset, offset + limit - 1) if limit else []
                 return self._infos(ids), total
-            members = list(self._client.sinter([f"{self._labels}{k}={v}" for k, v in labels.items()]))
+            members: list[Any] = list(self._client.sinter([f"{self._labels}{k}={v}" for k, v in labels.items()]))
             pipe = self._client.pipeline(transaction=False)
             for raw in members:
                 pipe.zscore(self._index, raw)

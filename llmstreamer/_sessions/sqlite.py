@@ -2,8 +2,8 @@
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so writers queue for the file lock instead of
 failing half-way; a busy timeout makes them wait, and a lock that outlasts it becomes
-`SessionBusyError`, never a raw ``database is locked``. Each thread (and each process, after a
-fork) gets its own connection. Messages are rows, so appending a turn writes a few rows and one
+`SessionBusyError`, never a raw ``database is locked``. Connections are pooled: each is used by
+one thread at a time, and never across a fork. Messages are rows, so appending a turn writes a few rows and one
 summary update, not the whole conversation.
 """
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["SQLiteStore"]
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for the file lock before SessionBusyError
+POOL_SIZE = 8  # idle connections kept for reuse, per kind
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -52,7 +53,9 @@ class SQLiteStore(SessionStore):
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.url = "sqlite:///" + self.path
-        self._local = threading.local()
+        self._pool_lock = threading.Lock()
+        self._pools: dict[bool, list[sqlite3.Connection]] = {False: [], True: []}
+        self._pid = os.getpid()
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -60,8 +63,8 @@ class SQLiteStore(SessionStore):
         except OSError as exc:
             raise ConfigurationError(f"cannot open the session database {self.path}: {exc.strerror}") from exc
         with self._errors():
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
+            with self._connection() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
             with self._write() as c:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -69,19 +72,34 @@ class SQLiteStore(SessionStore):
 
     # --- connections and errors -----------------------------------------------------------------
 
-    def _conn(self, lease: bool = False) -> sqlite3.Connection:
-        """This thread's connection: ``synchronous=FULL`` for sessions, and a second one with
-        ``NORMAL`` for leases (a lease need not survive a power cut, so it costs no fsync)."""
-        if getattr(self._local, "pid", None) != os.getpid():
-            self._local.conns = {}
-            self._local.pid = os.getpid()
-        conns: dict[bool, sqlite3.Connection] = self._local.conns
-        conn = conns.get(lease)
+    @contextmanager
+    def _connection(self, lease: bool = False) -> Iterator[sqlite3.Connection]:
+        """An idle connection from the pool (a new one if none is idle), used by one thread at a time.
+
+        Sessions are written with ``synchronous=FULL``; leases on connections with ``NORMAL``
+        (a lease need not survive a power cut, so taking one costs no fsync). A forked child
+        starts with an empty pool: a connection never crosses a fork.
+        """
+        with self._pool_lock:
+            if self._pid != os.getpid():
+                self._pools, self._pid = {False: [], True: []}, os.getpid()
+            pool = self._pools[lease]
+            conn = pool.pop() if pool else None
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous=NORMAL" if lease else "PRAGMA synchronous=FULL")
-            conns[lease] = conn
-        return conn
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.close()  # an error left it unusable: do not hand it to the next caller
+            else:
+                with self._pool_lock:
+                    keep = len(self._pools[lease]) < POOL_SIZE
+                    if keep:
+                        self._pools[lease].append(conn)
+                if not keep:
+                    conn.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -101,19 +119,30 @@ class SQLiteStore(SessionStore):
     @contextmanager
     def _write(self, lease: bool = False) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed when the block ends, rolled back if it raises."""
-        conn = self._conn(lease)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._connection(lease) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query in it sees the same state."""
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     def close(self) -> None:
-        for conn in getattr(self._local, "conns", {}).values():
+        with self._pool_lock:
+            pools, self._pools = self._pools, {False: [], True: []}
+        for conn in pools[False] + pools[True]:
             conn.close()
-        self._local.conns = {}
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -121,18 +150,11 @@ class SQLiteStore(SessionStore):
         from ..sessions import Session, SessionMessage, is_session_id
 
         column = "id" if is_session_id(key) else "name"
-        with self._errors():
-            conn = self._conn()
-            conn.execute("BEGIN")  # one snapshot for the header and the messages
-            try:
-                row = conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE {column} = ?", (key,)).fetchone()
-                bodies = []
-                if row is not None:
-                    bodies = conn.execute(
-                        "SELECT body FROM messages WHERE session_id = ? ORDER BY seq", (row[0],)
-                    ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+        with self._errors(), self._snapshot() as conn:  # one snapshot for the header and the messages
+            row = conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE {column} = ?", (key,)).fetchone()
+            bodies = []
+            if row is not None:
+                bodies = conn.execute("SELECT body FROM messages WHERE session_id = ? ORDER BY seq", (row[0],)).fetchall()
         if row is None:
             return None
         try:
@@ -150,17 +172,12 @@ class SQLiteStore(SessionStore):
         where = " AND ".join("id IN (SELECT session_id FROM labels WHERE key = ? AND value = ?)" for _ in labels)
         args: list[Any] = [x for kv in labels.items() for x in kv]
         clause = f" WHERE {where}" if where else ""
-        with self._errors():
-            conn = self._conn()
-            conn.execute("BEGIN")
-            try:
-                total = conn.execute(f"SELECT COUNT(*) FROM sessions{clause}", args).fetchone()[0]
-                rows = conn.execute(
-                    f"SELECT {_INFO} FROM sessions{clause} ORDER BY modified DESC, created DESC LIMIT ? OFFSET ?",
-                    [*args, limit, offset],
-                ).fetchall()
-            finally:
-                conn.execute("COMMIT")
+        with self._errors(), self._snapshot() as conn:
+            total = conn.execute(f"SELECT COUNT(*) FROM sessions{clause}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_INFO} FROM sessions{clause} ORDER BY modified DESC, created DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
         out = [SessionInfo(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
         return out, int(total)
 
