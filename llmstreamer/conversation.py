@@ -17,7 +17,7 @@ from .sessions import Branch, Session, SessionMessage, estimate_tokens
 
 if TYPE_CHECKING:
     from ._sessions._base import Lease, SessionStore
-    from .base import Streamer
+    from .base import Streamer, StreamHandle
 
 __all__ = ["Conversation"]
 
@@ -274,6 +274,7 @@ class Conversation:
         self, choose: Callable[[Session], tuple[str | None, Message | None]], callbacks: Any, options: Mapping[str, Any]
     ) -> TurnHandle:
         lease = self._hold()
+        turn: Turn | None = None
         try:
             tree = self.store.get(self._tree.id) if self.store is not None else None
             with self._lock:
@@ -285,14 +286,29 @@ class Conversation:
                 turn = Turn(tree, parent, user, lease, self._finished, callbacks, keep_partial=self.keep_partial)
                 if user is None or parent != self._provider_head:
                     self._reset_provider()  # not a continuation: the provider must see the whole branch
-                run = self.streamer._run(turn.history, self._options(tree, options), session=self._session)
+                merged = self._options(tree, options)
+                turn.begin()
                 self._busy = True
+                try:
+                    handle = self._start(turn, merged)
+                except BaseException:
+                    self._busy = False
+                    raise
         except BaseException:
-            if lease is not None:
+            if turn is not None:
+                turn.abandon()
+            elif lease is not None:
                 lease.release()
             raise
-        turn.begin()
-        return TurnHandle(self.streamer._start(run, turn), turn)
+        return TurnHandle(handle, turn)
+
+    def _start(self, turn: Turn, options: dict[str, Any]) -> StreamHandle:
+        """Start the turn's stream: through the public `Streamer.stream_chat`, unless the provider
+        keeps state across turns (a ModelSocket sequence), which rides on a private option."""
+        if self._session is None:
+            return self.streamer.stream_chat(turn.history, turn, **options)
+        run = self.streamer._run(turn.history, options, session=self._session)
+        return self.streamer._start(run, turn)
 
     def _finished(self, tree: Session | None, ok: bool) -> None:
         with self._lock:
