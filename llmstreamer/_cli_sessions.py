@@ -51,6 +51,9 @@ def add_chat_arguments(chat: argparse.ArgumentParser) -> None:
     """``--session`` and ``--store`` for ``llmstreamer chat``."""
     chat.add_argument("--session", metavar="NAME", help="create or continue the stored session NAME")
     chat.add_argument("--store", metavar="URL", help=f"where sessions live (default: ${STORE_ENV}, else SQLite in your data directory)")
+    chat.add_argument(
+        "--label", type=_label, action="append", default=[], metavar="KEY=VALUE", help="label a new session (repeatable)"
+    )
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -93,8 +96,8 @@ def open_conversation(
     from .conversation import Conversation
 
     if not args.session:
-        if args.store:
-            raise ConfigurationError("--store needs --session NAME")
+        if args.store or args.label:
+            raise ConfigurationError("--store and --label need --session NAME")
         return None
     store = _store(args)
     for _ in range(2):  # another process may create it between our look and our create
@@ -103,7 +106,8 @@ def open_conversation(
             model = spec or (f"{found.provider}:{found.model}" if found.model else found.provider)
             return Conversation.load(store, found.id, build(model))
         try:
-            return Conversation(build(spec or default), store=store, name=args.session, system=args.system)
+            streamer = build(spec or default)
+            return Conversation(streamer, store=store, name=args.session, labels=dict(args.label), system=args.system)
         except ConfigurationError:
             if store.find(args.session) is None:
                 raise

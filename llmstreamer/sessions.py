@@ -367,7 +367,10 @@ def open_session_store(url: str, *, prefix: str = "llmstreamer") -> SessionStore
 
         return MemoryStore()
     if scheme == "file":
-        from ._sessions.files import FileStore
+        try:
+            from ._sessions.files import FileStore
+        except ImportError as exc:  # no fcntl: not a POSIX system
+            raise ConfigurationError("the file:// session store needs POSIX file locks; use sqlite:///") from exc
 
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost") or not parts.path:

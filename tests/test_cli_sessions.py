@@ -37,6 +37,16 @@ def test_chat_session_twice_in_two_processes_continues_one_conversation(store: s
     assert texts == [SAD, SAD_REPLY, SAD, second.stdout.rstrip("\n")]
 
 
+def test_chat_labels_a_new_session(store: str) -> None:
+    """`chat --session NAME --label k=v` labels the session it creates; `sessions list --label` finds it."""
+    done = run("chat", "--store", store, "--session", "tagged", "--label", "user=ada", "--label", "team=blue", "--seed", "7", SAD)
+    assert done.returncode == 0
+    listed = json.loads(run("sessions", "list", "--json", "--label", "user=ada", "--store", store).stdout)
+    assert [(s["name"], s["labels"]) for s in listed["sessions"]] == [("tagged", {"team": "blue", "user": "ada"})]
+    lonely = run("chat", "--label", "user=ada", SAD)
+    assert (lonely.returncode, lonely.stderr) == (2, "llmstreamer: error: --store and --label need --session NAME\n")
+
+
 def test_store_comes_from_the_environment(store: str) -> None:
     """LLMSTREAMER_STORE chooses the store when --store is not given."""
     done = run("chat", "--session", "env", "--seed", "7", SAD, env={"LLMSTREAMER_STORE": store})
