@@ -21,6 +21,7 @@ _ENV = (
     "OLLAMA_HOST",
     "MODELSOCKET_URL",
     "LLMSTREAMER_MODEL",
+    "LLMSTREAMER_STORE",
 )
 
 

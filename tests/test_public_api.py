@@ -43,6 +43,7 @@ EXPECTED = [
     "Response",
     "RetryPolicy",
     "ServerError",
+    "SessionBusyError",
     "StreamCallbacks",
     "StreamCancelled",
     "StreamError",
@@ -59,6 +60,7 @@ EXPECTED = [
     "Toolbox",
     "Usage",
     "__version__",
+    "open_session_store",
     "providers",
     "streamer",
     "tool",
@@ -84,6 +86,7 @@ def test_error_tree() -> None:
     assert issubclass(L.APITimeoutError, L.APIConnectionError)
     assert issubclass(L.IncompleteStreamError, L.StreamError)
     assert issubclass(L.OverloadedError, L.ServerError)
+    assert issubclass(L.SessionBusyError, L.LLMStreamError) and not issubclass(L.SessionBusyError, L.ConfigurationError)
     for cls in (L.BadRequestError, L.AuthenticationError, L.PermissionDeniedError, L.NotFoundError, L.RequestTooLargeError, L.RateLimitError, L.ServerError):
         assert issubclass(cls, L.APIStatusError)
 
