@@ -38,6 +38,7 @@ from .errors import (
     RateLimitError,
     RequestTooLargeError,
     ServerError,
+    SessionBusyError,
     StreamCancelled,
     StreamError,
     ToolError,
@@ -56,6 +57,7 @@ from .models import (
     Usage,
 )
 from .retry import RetryPolicy, Timeout
+from .sessions import open_session_store
 
 if TYPE_CHECKING:
     from ._embed import Embeddings
@@ -135,6 +137,7 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "ServerError",
+    "SessionBusyError",
     "StreamCallbacks",
     "StreamCancelled",
     "StreamError",
@@ -152,6 +155,7 @@ __all__ = [
     "Usage",
     "__version__",
     "list_providers",
+    "open_session_store",
     "providers",
     "streamer",
     "tool",

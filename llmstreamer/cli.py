@@ -1,4 +1,4 @@
-"""The command line: ``llmstreamer chat``, ``models``, ``providers`` and ``embed`` (in ``_cli_embed``).
+"""The command line: ``llmstreamer chat``, ``sessions``, ``models``, ``providers`` and ``embed``.
 
 Only cheap modules are imported here; the streamer (and with it ``requests`` and the provider
 module) is loaded when a command needs one, so ``llmstreamer --help`` starts fast.
@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from . import __version__
+from . import __version__, _cli_sessions
 from ._cli_printer import PROG, Printer, stats_line
 from ._options import REASONING_LEVELS
 from .conversation import Conversation
@@ -26,6 +26,7 @@ from .models import Message
 
 if TYPE_CHECKING:
     from ._engine import StreamHandle
+    from ._turn import TurnHandle
     from .provider import Streamer
 
 __all__ = ["main"]
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"Eliza only: delay between words (default {ELIZA_PACE} on a terminal, else 0)",
     )
+    _cli_sessions.add_chat_arguments(chat)
     chat.set_defaults(run=_chat)
 
     models = commands.add_parser("models", help="list the models a provider offers")
@@ -100,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     from ._cli_embed import add_embed
 
     add_embed(commands)
+    _cli_sessions.add_commands(commands)
     return parser
 
 
@@ -165,7 +168,7 @@ def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any
     return options
 
 
-def _wait(start: Callable[[], StreamHandle]) -> None:
+def _wait(start: Callable[[], StreamHandle | TurnHandle]) -> None:
     """Start a stream and wait for it; Ctrl-C cancels it cleanly, then raises KeyboardInterrupt.
 
     A SIGINT handler is installed *before* the stream starts, so an interrupt that comes while
@@ -174,7 +177,7 @@ def _wait(start: Callable[[], StreamHandle]) -> None:
     (a non-daemon thread) could keep the process alive after the interrupt.
     """
     interrupted = threading.Event()
-    handles: list[StreamHandle] = []
+    handles: list[StreamHandle | TurnHandle] = []
 
     def on_interrupt(signum: int, frame: Any) -> None:
         interrupted.set()
@@ -222,27 +225,40 @@ def _chat(args: argparse.Namespace) -> int:
         prompt = sys.stdin.read().strip()
         if not prompt:
             raise ConfigurationError("no prompt: give one as an argument or on stdin")
-    streamer = _build(args.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL, args.pace)
+    spec = args.model or os.environ.get(MODEL_ENV)
+    conversation = _cli_sessions.open_conversation(args, spec, functools.partial(_build, pace=args.pace), DEFAULT_MODEL)
+    streamer = conversation.streamer if conversation is not None else _build(spec or DEFAULT_MODEL, args.pace)
     options = _chat_options(args, streamer)
 
     def printer() -> Printer:
         return Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=args.show_thinking)
 
     if interactive:
-        return _interactive(streamer, options, printer, args.stats)
+        return _interactive(streamer, options, printer, args.stats, conversation)
     callbacks = printer()
-    _wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
+    if conversation is not None:
+        _wait(lambda: conversation.send(prompt, callbacks, **options))
+    else:
+        _wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
     return _outcome(callbacks, args.stats)
 
 
-def _interactive(streamer: Streamer, options: dict[str, Any], printer: Callable[[], Printer], stats: bool) -> int:
+def _interactive(
+    streamer: Streamer, options: dict[str, Any], printer: Callable[[], Printer], stats: bool, conversation: Conversation | None
+) -> int:
     try:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:
         pass
     is_quit = getattr(streamer, "is_quit", None)
-    conversation = Conversation(streamer)
+    conversation = Conversation(streamer) if conversation is None else conversation
     _out(f"Chatting with {streamer.provider}:{streamer.model}. /reset starts over, /exit or Ctrl-D leaves.")
+
+    def turn(start: Callable[[Printer], StreamHandle | TurnHandle]) -> int:
+        callbacks = printer()
+        _wait(lambda: start(callbacks))
+        return _outcome(callbacks, stats)
+
     while True:
         try:
             line = input("> ")
@@ -259,11 +275,13 @@ def _interactive(streamer: Streamer, options: dict[str, Any], printer: Callable[
             _out("(the conversation was reset)")
             continue
         if text.startswith("/"):
-            _out(f"unknown command {text}; commands: /reset, /exit")
+            done = _cli_sessions.slash(text, conversation, turn, options)
+            if done is None:
+                _out(f"unknown command {text}; commands: /reset, /exit; {_cli_sessions.SLASH_HELP}")
+            elif done in (EXIT_USAGE, EXIT_INTERRUPTED):
+                return done
             continue
-        callbacks = printer()
-        _wait(functools.partial(conversation.send, text, callbacks, **options))
-        code = _outcome(callbacks, stats)
+        code = turn(functools.partial(conversation.send, text, **options))
         if code in (EXIT_USAGE, EXIT_INTERRUPTED):
             return code
         if is_quit is not None and code == EXIT_OK and is_quit(text):

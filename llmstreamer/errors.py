@@ -4,6 +4,7 @@
 
     LLMStreamError                     .partial (Response or None), .provider
     ├── ConfigurationError (ValueError)  bad arguments, missing key, unsupported option
+    ├── SessionBusyError               a stored session stayed held by another turn past lock_timeout
     ├── APIConnectionError             cannot connect, connection dropped mid-stream
     │   └── APITimeoutError            connect, idle (read) or total timeout
     ├── APIStatusError                 the provider said no: .status_code .error_type .body .request_id
@@ -41,6 +42,7 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "ServerError",
+    "SessionBusyError",
     "StreamCancelled",
     "StreamError",
     "ToolError",
@@ -106,6 +108,14 @@ class LLMStreamError(Exception):
 
 class ConfigurationError(LLMStreamError, ValueError):
     """Bad arguments, a missing API key or an option the provider cannot honour."""
+
+
+class SessionBusyError(LLMStreamError):
+    """Another turn (thread or process) held the stored session for longer than ``lock_timeout``.
+
+    Also raised when a turn lost its hold on the session (its lease expired and another turn
+    took it): the answer is then not stored, and it is on ``partial``.
+    """
 
 
 class APIConnectionError(LLMStreamError):

@@ -86,6 +86,12 @@ def _dumps(payload: Mapping[str, Any]) -> str:
     return text
 
 
+def _redactor(streamer: Any) -> Callable[[str], str]:
+    """The streamer's key redaction; anything shaped like a streamer (a stored turn) may lack one."""
+    redact: Callable[[str], str] | None = getattr(streamer, "redact", None)
+    return redact if redact is not None else str
+
+
 # --- the pump: a stream on its worker thread, its events handed over through a queue ------------
 
 
@@ -165,7 +171,7 @@ class SSEStream:
     ) -> None:
         _check_keepalive(keepalive)
         self._keepalive = keepalive
-        self._redact = streamer.redact
+        self._redact = _redactor(streamer)
         self._pump = _Pump(streamer, messages, callbacks, options)
         self.handle = self._pump.handle
         self._ended = False
@@ -329,7 +335,7 @@ def relay(
                 history.extend(m.to_dict() for m in response.messages)
     """
     _check_keepalive(keepalive)
-    redact = streamer.redact
+    redact = _redactor(streamer)
     pump = _Pump(streamer, messages, callbacks, options)
     wait = _POLL if keepalive is None else keepalive
     while True:

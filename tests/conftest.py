@@ -20,6 +20,7 @@ _ENV = (
     "OLLAMA_HOST",
     "MODELSOCKET_URL",
     "LLMSTREAMER_MODEL",
+    "LLMSTREAMER_STORE",
 )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from llmstreamer import ElizaStreamer
+from llmstreamer import ElizaStreamer, Message
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 if not os.path.exists(CHROMEDRIVER) and not os.environ.get("CI"):
@@ -58,7 +58,7 @@ class SpyEliza(ElizaStreamer):
         self.asked: list[list[dict[str, Any]]] = []
 
     def stream_chat(self, messages: Any, callbacks: Any = None, **options: Any) -> Any:
-        self.asked.append([dict(m) for m in messages])
+        self.asked.append([m.to_dict() if isinstance(m, Message) else dict(m) for m in messages])
         return super().stream_chat(messages, callbacks, **options)
 
 

@@ -43,6 +43,7 @@ EXPECTED = [
     "Response",
     "RetryPolicy",
     "ServerError",
+    "SessionBusyError",
     "StreamCallbacks",
     "StreamCancelled",
     "StreamError",
@@ -60,6 +61,7 @@ EXPECTED = [
     "Usage",
     "__version__",
     "list_providers",
+    "open_session_store",
     "providers",
     "streamer",
     "tool",
@@ -85,6 +87,7 @@ def test_error_tree() -> None:
     assert issubclass(L.APITimeoutError, L.APIConnectionError)
     assert issubclass(L.IncompleteStreamError, L.StreamError)
     assert issubclass(L.OverloadedError, L.ServerError)
+    assert issubclass(L.SessionBusyError, L.LLMStreamError) and not issubclass(L.SessionBusyError, L.ConfigurationError)
     for cls in (L.BadRequestError, L.AuthenticationError, L.PermissionDeniedError, L.NotFoundError, L.RequestTooLargeError, L.RateLimitError, L.ServerError):
         assert issubclass(cls, L.APIStatusError)
 

@@ -22,10 +22,10 @@ PUBLIC = {
         "IncompleteStreamError", "LLMStreamError", "Message", "MistralStreamer", "Model", "ModelSocketClient",
         "ModelSocketStreamer", "NotFoundError", "OllamaStreamer", "OpenAICompatibleStreamer",
         "OpenAIStreamer", "OverloadedError", "PermissionDeniedError", "ProviderInfo", "RateLimitError",
-        "RequestTooLargeError", "Response", "RetryPolicy", "ServerError", "StreamCallbacks",
-        "StreamCancelled", "StreamError", "StreamHandle", "StreamHandler", "Streamer", "TextPart",
-        "ThinkingPart", "Timeout", "Tool", "ToolCall", "ToolError", "ToolResult", "Toolbox", "Usage",
-        "__version__", "list_providers", "providers", "streamer", "tool",
+        "RequestTooLargeError", "Response", "RetryPolicy", "ServerError", "SessionBusyError",
+        "StreamCallbacks", "StreamCancelled", "StreamError", "StreamHandle", "StreamHandler", "Streamer",
+        "TextPart", "ThinkingPart", "Timeout", "Tool", "ToolCall", "ToolError", "ToolResult", "Toolbox",
+        "Usage", "__version__", "list_providers", "open_session_store", "providers", "streamer", "tool",
     ],
     "llmstreamer.base": [
         "HTTPStreamer", "StreamHandle", "Streamer", "loads",
@@ -44,7 +44,8 @@ PUBLIC = {
         "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError", "BadRequestError",
         "CallbackError", "ConfigurationError", "IncompleteStreamError", "LLMStreamError", "NotFoundError",
         "OverloadedError", "PermissionDeniedError", "RateLimitError", "RequestTooLargeError", "ServerError",
-        "StreamCancelled", "StreamError", "ToolError", "error_for_status", "status_for_type",
+        "SessionBusyError", "StreamCancelled", "StreamError", "ToolError", "error_for_status",
+        "status_for_type",
     ],
     "llmstreamer.models": [
         "DocumentPart", "Event", "ImagePart", "Message", "Model", "Part", "ROLES", "Response", "TextPart",
@@ -59,7 +60,7 @@ PUBLIC = {
         "Streamer", "loads",
     ],
     "llmstreamer.providers": [
-
+       
     ],
     "llmstreamer.providers.anthropic": [
         "ADAPTIVE_MAX_TOKENS", "API_VERSION", "AnthropicStreamer", "DEFAULT_MAX_TOKENS", "EFFORTS",
@@ -92,6 +93,10 @@ PUBLIC = {
     ],
     "llmstreamer.retry": [
         "RetryPolicy", "Timeout", "parse_retry_after",
+    ],
+    "llmstreamer.sessions": [
+        "Branch", "IMAGE_TOKENS", "Lease", "Session", "SessionInfo", "SessionMessage", "SessionStore",
+        "check_labels", "check_name", "estimate_tokens", "new_id", "open_session_store",
     ],
     "llmstreamer.testing": [
         "CallbackRecorder", "FakeLLMServer", "RecordedRequest", "Reply", "fake_embedding", "instant_retries",
