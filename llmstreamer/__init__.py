@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
     from .registry import ProviderInfo, streamer
+    from ._file_tools import file_tools
     from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
@@ -92,6 +93,7 @@ _LAZY = {
     "Tool": "llmstreamer.tools",
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
+    "file_tools": "llmstreamer._file_tools",
 }
 
 __all__ = [
@@ -144,6 +146,7 @@ __all__ = [
     "Toolbox",
     "Usage",
     "__version__",
+    "file_tools",
     "providers",
     "streamer",
     "tool",

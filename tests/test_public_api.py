@@ -57,6 +57,7 @@ EXPECTED = [
     "Toolbox",
     "Usage",
     "__version__",
+    "file_tools",
     "providers",
     "streamer",
     "tool",
