@@ -57,6 +57,7 @@ from .models import (
 from .retry import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
+    from ._file_tools import file_tools
     from .base import HTTPStreamer, Streamer, StreamHandle
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
     from .registry import ProviderInfo, streamer
-    from ._file_tools import file_tools
     from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
