@@ -57,7 +57,9 @@ from .models import (
 from .retry import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
+    from ._agent_store import AgentStore
     from ._file_tools import file_tools
+    from .agents import Agent
     from .base import HTTPStreamer, Streamer, StreamHandle
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -94,12 +96,16 @@ _LAZY = {
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
     "file_tools": "llmstreamer._file_tools",
+    "Agent": "llmstreamer.agents",
+    "AgentStore": "llmstreamer._agent_store",
 }
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentStore",
     "AnthropicStreamer",
     "AuthenticationError",
     "BadRequestError",

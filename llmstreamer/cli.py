@@ -1,4 +1,4 @@
-"""The command line: ``llmstreamer chat``, ``llmstreamer models`` and ``llmstreamer providers``.
+"""The command line: ``llmstreamer chat``, ``models``, ``providers`` and ``agent`` (in ``_cli_agents``).
 
 Only cheap modules are imported here; the streamer (and with it ``requests`` and the provider
 module) is loaded when a command needs one, so ``llmstreamer --help`` starts fast.
@@ -98,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
 
     providers = commands.add_parser("providers", help="list the providers and whether their key is set")
     providers.set_defaults(run=_providers)
+
+    from ._cli_agents import add_agent_command
+
+    add_agent_command(commands)
     return parser
 
 

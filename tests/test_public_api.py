@@ -11,6 +11,8 @@ EXPECTED = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentStore",
     "AnthropicStreamer",
     "AuthenticationError",
     "BadRequestError",
