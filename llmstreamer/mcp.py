@@ -38,7 +38,7 @@ from .models import ToolResult
 from .retry import RetryPolicy, Timeout
 from .tools import PERMISSIONS, Tool
 
-__all__ = ["DEFAULT_TIMEOUT", "CallResult", "MCPClient", "MCPError"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_PAGES", "CallResult", "MCPClient", "MCPError"]
 
 log = logging.getLogger(__name__)
 

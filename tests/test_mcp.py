@@ -22,8 +22,8 @@ import pytest
 import requests
 
 import llmstreamer
-from llmstreamer import APITimeoutError, ConfigurationError, ImagePart, Message, StreamError, Timeout, ToolCall
-from llmstreamer.mcp import MCPClient, MCPError
+from llmstreamer import APITimeoutError, ConfigurationError, ImagePart, Message, RetryPolicy, StreamError, Timeout, ToolCall
+from llmstreamer.mcp import MAX_PAGES, MCPClient, MCPError
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.tools import execute
 
@@ -375,3 +375,34 @@ def test_one_client_serves_many_threads(client: MCPClient) -> None:
     for thread in threads:
         thread.join(20)
     assert answers == {n: str(n + 100) for n in range(8)}
+
+
+def answering(result: dict[str, Any], **reply: Any) -> Any:
+    """A FakeLLMServer reply source answering whatever request came with ``result`` under its id."""
+
+    def source(req: Any) -> Reply:
+        return Reply(body={"jsonrpc": "2.0", "id": req.json["id"], "result": result}, **reply)
+
+    return source
+
+
+def test_initialize_is_retried_after_a_503() -> None:
+    """A 503 to initialize is retried (the server did nothing); the session then starts."""
+    with FakeLLMServer() as server:
+        server.add(Reply(status=503, body={"error": "warming up"}), answering(INIT), Reply(status=202, body=""))
+        client = MCPClient(server.url + "/mcp", retry=RetryPolicy(retries=1, initial_delay=0.01)).connect()
+        assert client.server_info == {"name": "fake", "version": "0"}
+        client.close()
+    assert [r.json["method"] for r in server.requests[:3]] == ["initialize", "initialize", "notifications/initialized"]
+
+
+def test_a_cursor_that_never_ends_stops_after_max_pages() -> None:
+    """A server whose tools/list always has a next page is cut off after MAX_PAGES pages with an error."""
+    page = {"tools": [{"name": "t"}], "nextCursor": "again"}
+    with FakeLLMServer(default=answering(page)) as server:
+        server.add(answering(INIT), Reply(status=202, body=""))
+        client = MCPClient(server.url + "/mcp", retry=0)
+        with pytest.raises(StreamError, match=f"goes on past {MAX_PAGES} pages"):
+            client.list_tools()
+        client.close()
+    assert sum(1 for r in server.requests if r.json and r.json.get("method") == "tools/list") == MAX_PAGES
