@@ -44,7 +44,8 @@ class StdioChannel:
     def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> None:
         self.command = list(command)
         self.where = f"the MCP server {_short(self.command)!r}"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending and _dead
+        self._write_lock = threading.Lock()  # one message on stdin at a time
         self._pending: dict[Any, _Slot] = {}
         self._dead: str | None = None
         full_env = {**os.environ, **env} if env is not None else None
@@ -71,9 +72,11 @@ class StdioChannel:
         line = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"  # never a raw newline inside
         stdin = self._proc.stdin
         assert stdin is not None
-        with self._lock:
-            if self._dead is not None:
-                raise APIConnectionError(f"{self.where} is gone: {self._dead}", provider="mcp")
+        if self._dead is not None:
+            raise APIConnectionError(f"{self.where} is gone: {self._dead}", provider="mcp")
+        # Its own lock: a write blocked on a full pipe must not stop the reader from handing out
+        # responses (the reader needs ``_lock``), or a busy child and this client wait on each other.
+        with self._write_lock:
             try:
                 stdin.write(line)
                 stdin.flush()

@@ -43,7 +43,7 @@ FIELDS = (
 _ALIASES = {"output": "format"}  # some go-llm files name the answer schema "output"
 _PROVIDERS = {"google": "gemini"}  # go-llm's provider names that llmstreamer spells differently
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:^|\n)---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?(?:\n|\Z)(.*)\Z", re.DOTALL | re.MULTILINE)
 _GO_FIELD = re.compile(r"\{\{(-?)\s*\.([A-Za-z_][\w.]*)\s*(-?)\}\}")
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 

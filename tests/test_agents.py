@@ -302,3 +302,10 @@ def test_cli_run_refuses_bad_input_with_exit_2(tmp_path: Path, capsys: pytest.Ca
     path.write_text(WEATHER)
     assert main(["agent", "run", str(path), "--input", '{"cities": []}']) == 2
     assert capsys.readouterr().err == "llmstreamer: error: agent 'weather_agent': invalid input.cities: [] should be non-empty\n"
+
+
+def test_crlf_files_and_empty_front_matter() -> None:
+    """Front matter with CRLF line endings and '---' inside a value parses; empty front matter takes the given name."""
+    agent = Agent.from_text("---\r\nname: y\r\ntitle: a --- b\r\n---\r\nHello {{ .who }}\r\n")
+    assert agent.title == "a --- b" and agent.render({"who": "you"}) == "Hello you"
+    assert Agent.from_text("---\n---\nHi", name="x").template == "Hi"

@@ -22,7 +22,16 @@ import pytest
 import requests
 
 import llmstreamer
-from llmstreamer import APITimeoutError, ConfigurationError, ImagePart, Message, RetryPolicy, StreamError, Timeout, ToolCall
+from llmstreamer import (
+    APITimeoutError,
+    ConfigurationError,
+    ImagePart,
+    Message,
+    RetryPolicy,
+    StreamError,
+    Timeout,
+    ToolCall,
+)
 from llmstreamer.mcp import MAX_PAGES, MCPClient, MCPError
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.tools import execute
