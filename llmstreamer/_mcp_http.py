@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import _mcp_wire as wire
 from ._cancel import CancelToken
@@ -53,6 +53,7 @@ class HTTPChannel:
         self.timeout = timeout
         self.session_id: str | None = None
         self.version: str | None = None
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         scheme, host, port = origin(url)
         self.where = f"the MCP server at {scheme}://{host}:{port}"
         self._transport = Transport(provider="mcp", pool_size=8, verify=verify, secret=_secret_of(headers))
@@ -157,6 +158,8 @@ class HTTPChannel:
             self.notify(wire.answer(item))
         elif kind == "notification":
             log.debug("%s: notification %s", self.where, item.get("method"))
+            if self.on_notification is not None:
+                self.on_notification(item)
         else:
             log.debug("%s: an invalid JSON-RPC message was dropped", self.where)
         return False

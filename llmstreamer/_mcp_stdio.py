@@ -15,7 +15,7 @@ import logging
 import os
 import subprocess
 import threading
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
 
 from . import _mcp_wire as wire
 from .errors import APIConnectionError, APITimeoutError
@@ -48,6 +48,7 @@ class StdioChannel:
         self._write_lock = threading.Lock()  # one message on stdin at a time
         self._pending: dict[Any, _Slot] = {}
         self._dead: str | None = None
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         full_env = {**os.environ, **env} if env is not None else None
         try:
             self._proc = subprocess.Popen(
@@ -151,6 +152,8 @@ class StdioChannel:
                 pass
         elif kind == "notification":
             log.debug("%s: notification %s", self.where, item.get("method"))
+            if self.on_notification is not None:
+                self.on_notification(item)
         else:
             log.debug("%s: an invalid JSON-RPC message was dropped", self.where)
 

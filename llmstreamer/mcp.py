@@ -109,6 +109,7 @@ class MCPClient:
         self.capabilities: Mapping[str, Any] = {}
         self.instructions: str | None = None
         self.protocol_version: str | None = None
+        self._tools: tuple[Tool, ...] | None = None
 
     def __repr__(self) -> str:
         target = self.url or " ".join(self.command or ())
@@ -138,12 +139,17 @@ class MCPClient:
 
             assert self.command is not None
             channel = StdioChannel(self.command, env=self._env, cwd=self._cwd)
+        channel.on_notification = self._notified
         try:
             self._initialize(channel)
         except BaseException:
             channel.close()
             raise
         self._channel = channel
+
+    def _notified(self, message: Mapping[str, Any]) -> None:
+        if message.get("method") == "notifications/tools/list_changed":
+            self._tools = None  # the next tools() lists them again
 
     def _initialize(self, channel: Any) -> None:
         params = {
@@ -257,15 +263,20 @@ class MCPClient:
         result = self.request("tools/call", {"name": name, "arguments": dict(arguments or {})}, timeout=timeout)
         return CallResult.from_wire(result, "the MCP server")
 
-    def tools(self) -> list[Tool]:
+    def tools(self, *, refresh: bool = False) -> list[Tool]:
         """The server's tools as `Tool`\\ s for ``tools=``: namespaced names, the server's schemas.
 
-        Calling one calls the server; its failures become error results for the model.
+        Calling one calls the server; its failures become error results for the model. The list
+        is fetched once and kept (a web app can call this per request), until ``refresh=True``
+        or the server says its tools changed (``notifications/tools/list_changed``).
 
         Raises:
             ConfigurationError: two tools end up with the same name once made safe.
             LLMStreamError: listing failed.
         """
+        cached = self._tools
+        if cached is not None and not refresh:
+            return list(cached)
         made: dict[str, Tool] = {}
         for entry in self.list_tools():
             original = entry["name"]
@@ -283,7 +294,8 @@ class MCPClient:
                 self._caller(original),
                 self._permission_of(original),
             )
-        return list(made.values())
+        self._tools = tuple(made.values())
+        return list(self._tools)
 
     def _tool_name(self, original: str) -> str:
         safe = _UNSAFE.sub("_", original)

@@ -318,30 +318,57 @@ def test_an_unknown_protocol_version_is_refused() -> None:
             MCPClient(server.url + "/mcp", retry=0).connect()
 
 
+def sse(*messages: dict[str, Any]) -> str:
+    """An SSE body carrying ``messages`` as the Streamable HTTP transport frames them."""
+    return "".join(f"event: message\ndata: {json.dumps(m)}\n\n" for m in messages)
+
+
 def test_sse_answers_carry_requests_and_notifications_first() -> None:
-    """An SSE answer with a notification and a ping before the response: the ping is answered, the result read."""
-
-    def sse(*messages: dict[str, Any]) -> str:
-        return "".join(f"event: message\ndata: {json.dumps(m)}\n\n" for m in messages)
-
+    """An SSE answer with a notification, a ping and a sampling request first: ping answered, sampling refused."""
     ping = {"jsonrpc": "2.0", "id": "s1", "method": "ping"}
+    sample = {"jsonrpc": "2.0", "id": "s2", "method": "sampling/createMessage", "params": {"messages": []}}
     note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "hi"}}
     result = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "t", "inputSchema": {"type": "object"}}]}}
     with FakeLLMServer() as server:
         server.add(
             Reply(body={"jsonrpc": "2.0", "id": 1, "result": INIT}, headers={"Mcp-Session-Id": "abc"}),
             Reply(status=202, body=""),  # notifications/initialized
-            Reply(body=sse(note, ping, result), content_type="text/event-stream"),
+            Reply(body=sse(note, ping, sample, result), content_type="text/event-stream"),
             Reply(status=202, body=""),  # our answer to the ping
+            Reply(status=202, body=""),  # our refusal of the sampling request
             Reply(status=200, body=""),  # DELETE
         )
         with MCPClient(server.url + "/mcp", retry=0) as client:
             assert [t.name for t in client.tools()] == ["t"]
         sent = server.requests
-    assert [r.method for r in sent] == ["POST", "POST", "POST", "POST", "DELETE"]
+    assert [r.method for r in sent] == ["POST", "POST", "POST", "POST", "POST", "DELETE"]
     assert sent[3].json == {"jsonrpc": "2.0", "id": "s1", "result": {}}
+    assert sent[4].json["id"] == "s2" and sent[4].json["error"]["code"] == -32601
     assert all(r.headers.get("mcp-session-id") == "abc" for r in sent[1:])
     assert "mcp-protocol-version" not in sent[0].headers and sent[2].headers["mcp-protocol-version"] == "2025-06-18"
+
+
+def test_tools_are_listed_once_until_the_server_says_they_changed() -> None:
+    """tools() keeps the list; a tools/list_changed notification (or refresh=True) lists them again."""
+    listing = {"tools": [{"name": "t", "inputSchema": {"type": "object"}}]}
+    changed = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+
+    def call_with_notice(req: Any) -> Reply:
+        answer = {"jsonrpc": "2.0", "id": req.json["id"], "result": {"content": [{"type": "text", "text": "ok"}]}}
+        return Reply(body=sse(changed, answer), content_type="text/event-stream")
+
+    with FakeLLMServer() as server:
+        server.add(answering(INIT), Reply(status=202, body=""), answering(listing))
+        server.add(call_with_notice, answering(listing), answering(listing))
+        client = MCPClient(server.url + "/mcp", retry=0)
+        first = client.tools()
+        assert client.tools() == first  # no second tools/list
+        assert client.call_tool("t").text == "ok"  # the answer brings tools/list_changed
+        client.tools()
+        client.tools(refresh=True)
+        methods = [r.json["method"] for r in server.requests if r.json]
+        client.close()
+    assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call", "tools/list", "tools/list"]
 
 
 def test_json_rpc_errors_raise_mcp_error() -> None:
