@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import llmstreamer
-from llmstreamer import Agent, AgentStore, ConfigurationError, ElizaStreamer, GeminiStreamer, tool
+from llmstreamer import Agent, AgentStore, ConfigurationError, ElizaStreamer, GeminiStreamer, ToolCall, tool
 from llmstreamer.cli import main
 from llmstreamer.testing import FakeLLMServer, Reply
 
@@ -309,3 +309,29 @@ def test_crlf_files_and_empty_front_matter() -> None:
     agent = Agent.from_text("---\r\nname: y\r\ntitle: a --- b\r\n---\r\nHello {{ .who }}\r\n")
     assert agent.title == "a --- b" and agent.render({"who": "you"}) == "Hello you"
     assert Agent.from_text("---\n---\nHi", name="x").template == "Hi"
+
+
+def test_cli_run_with_mcp_tools_and_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """agent run --mcp CMD --files ROOT --yes gives the agent the MCP tool it names and runs it in the loop."""
+    pytest.importorskip("mcp")
+    server_script = Path(__file__).resolve().parent / "mcpserver.py"
+    path = tmp_path / "calc.md"
+    path.write_text("---\nname: calc\nprovider: openai\nmodel: m\ntools: [add, read_file]\n---\nAdd 2 and 3.\n")
+    (tmp_path / "notes.txt").write_text("remember")
+    calls = [ToolCall("c1", "add", {"a": 2, "b": 3}), ToolCall("c2", "read_file", {"path": "notes.txt"})]
+    with FakeLLMServer() as server:
+        server.add(Reply(tool_calls=calls, finish_reason="tool_calls"), Reply(text=["5, remember."]))
+        monkeypatch.setenv("OPENAI_API_KEY", "k")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url("openai"))
+        command = f"{sys.executable} {server_script} stdio"
+        code = main(["agent", "run", str(path), "--mcp", command, "--files", str(tmp_path), "--yes", "--json"])
+        sent = server.requests
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [(e["type"], e.get("name"), e.get("content")) for e in events if e["type"].startswith("tool")] == [
+        ("tool_call", "add", None),
+        ("tool_call", "read_file", None),
+        ("tool_result", "add", "5"),
+        ("tool_result", "read_file", "remember"),
+    ]
+    assert sorted(t["function"]["name"] for t in sent[0].json["tools"]) == ["add", "read_file"]

@@ -442,3 +442,34 @@ def test_a_cursor_that_never_ends_stops_after_max_pages() -> None:
             client.list_tools()
         client.close()
     assert sum(1 for r in server.requests if r.json and r.json.get("method") == "tools/list") == MAX_PAGES
+
+
+# A stdio server in a few lines that misbehaves politely: log noise on stdout, a notification and
+# a request of its own before each answer, and an answer to an id nobody asked for.
+NOISY = r"""
+import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg or "method" not in msg:
+        continue  # notifications and our answers
+    out = sys.stdout
+    out.write("starting up... not JSON\n")
+    out.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}) + "\n")
+    out.write(json.dumps({"jsonrpc": "2.0", "id": "x", "method": "roots/list"}) + "\n")
+    out.write(json.dumps({"jsonrpc": "2.0", "id": 999, "result": {}}) + "\n")
+    out.write(json.dumps([1, 2]) + "\n")
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": "2025-03-26", "capabilities": {}, "serverInfo": {"name": "noisy"}}
+    else:
+        result = {"tools": [{"name": "t", "description": "multi\nline"}]}
+    out.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    out.flush()
+    print("stderr noise", file=sys.stderr, flush=True)
+"""
+
+
+def test_stdio_noise_notifications_and_stray_answers_are_ignored() -> None:
+    """Non-JSON lines, notifications, stray ids and server requests around each answer do not disturb the client."""
+    with MCPClient([sys.executable, "-c", NOISY], timeout=10) as client:
+        assert client.protocol_version == "2025-03-26" and client.server_info == {"name": "noisy"}
+        assert [(t.name, t.description) for t in client.tools()] == [("t", "multi\nline")]
