@@ -20,7 +20,14 @@ from typing import IO, Any, Callable, Mapping, Sequence
 from . import _mcp_wire as wire
 from .errors import APIConnectionError, APITimeoutError
 
-__all__ = ["StdioChannel"]
+__all__ = ["INHERITED", "StdioChannel", "base_environment"]
+
+# What a server inherits from this process's environment (as the official SDKs do): enough to
+# find programs and a home, not the API keys and tokens the rest of the environment may hold.
+INHERITED = (
+    "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ",
+    "VIRTUAL_ENV", "SYSTEMROOT", "APPDATA", "USERPROFILE", "TEMP", "TMP", "PATHEXT", "COMSPEC",
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ class StdioChannel:
         self._pending: dict[Any, _Slot] = {}
         self._dead: str | None = None
         self.on_notification: Callable[[dict[str, Any]], None] | None = None
-        full_env = {**os.environ, **env} if env is not None else None
+        full_env = {**base_environment(), **(env or {})}
         try:
             self._proc = subprocess.Popen(
                 self.command,
@@ -222,3 +229,8 @@ def _short(command: Sequence[str]) -> str:
     """The command as one line for messages, program names without their folders, cut at 60 characters."""
     text = " ".join([os.path.basename(command[0]), *command[1:]])
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def base_environment() -> dict[str, str]:
+    """The variables of `INHERITED` that are set here (functions, like ``BASH_FUNC_*``, never are)."""
+    return {name: os.environ[name] for name in INHERITED if name in os.environ and not os.environ[name].startswith("()")}

@@ -66,7 +66,9 @@ class MCPClient:
             ``read`` (runs without asking), or a ``{tool name: permission}`` dict (others ``exec``).
         retry: Retries of failed connects and of ``initialize`` / ``tools/list`` (never of a tool
             call the server may have started): a `RetryPolicy` or a number.
-        env: Extra environment variables for a stdio server.
+        env: Environment variables for a stdio server. It inherits only a few of this process's
+            (``PATH``, ``HOME``, locale, ...; see ``_mcp_stdio.INHERITED``), never API keys:
+            give it what it needs here.
         cwd: The working directory of a stdio server.
         verify: TLS verification for HTTPS servers: True, False, or a CA bundle path.
     """

@@ -473,3 +473,28 @@ def test_stdio_noise_notifications_and_stray_answers_are_ignored() -> None:
     with MCPClient([sys.executable, "-c", NOISY], timeout=10) as client:
         assert client.protocol_version == "2025-03-26" and client.server_info == {"name": "noisy"}
         assert [(t.name, t.description) for t in client.tools()] == [("t", "multi\nline")]
+
+
+ENV_REPORTER = r"""
+import json, os, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg or "method" not in msg:
+        continue
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": "2025-06-18", "capabilities": {}, "serverInfo": {"name": "env"}}
+    else:
+        result = {"tools": [{"name": name} for name in sorted(os.environ) if name.isidentifier()]}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+"""
+
+
+def test_stdio_servers_never_inherit_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stdio server sees PATH and what env= gives it, not the keys in the client's environment."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-leak")
+    monkeypatch.setenv("SOME_TOKEN", "secret")
+    with MCPClient([sys.executable, "-c", ENV_REPORTER], env={"SERVER_SETTING": "1"}) as client:
+        names = {t.name for t in client.tools()}
+    assert "PATH" in names and "SERVER_SETTING" in names
+    assert not names & {"OPENAI_API_KEY", "SOME_TOKEN"}
