@@ -33,7 +33,15 @@ _SSE = "text/event-stream"
 
 
 class SessionGone(Exception):
-    """The server answered 404 to a message carrying a session id: the session must start again."""
+    """The server answered 404 to a message carrying a session id: the session must start again.
+
+    Attributes:
+        session_id: The session the message carried (another thread may have started a new one).
+    """
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.session_id = session_id
 
 
 def _secret_of(headers: Mapping[str, str]) -> Secret:
@@ -60,7 +68,7 @@ class HTTPChannel:
 
     def _headers(self, *, initializing: bool = False) -> dict[str, str]:
         headers = {"Content-Type": _JSON, "Accept": f"{_JSON}, {_SSE}", "Accept-Encoding": "identity", **self.headers}
-        if self.session_id is not None:
+        if self.session_id is not None and not initializing:  # initialize starts a session of its own
             headers["Mcp-Session-Id"] = self.session_id
         if self.version is not None and not initializing:
             headers["MCP-Protocol-Version"] = self.version
@@ -103,17 +111,18 @@ class HTTPChannel:
 
     def _post(self, message: dict[str, Any], token: CancelToken, *, initializing: bool = False) -> dict[str, Any] | None:
         body = json.dumps(message, separators=(",", ":")).encode()
+        session = self.session_id
         req = Request("POST", self.url, self._headers(initializing=initializing), body)
         transport = self._transport
         resp = transport.send(req, token, self.timeout)
         reuse = False
         try:
-            if resp.status_code == 404 and self.session_id is not None and not initializing:
-                raise SessionGone()
+            if resp.status_code == 404 and session is not None and not initializing:
+                raise SessionGone(session)
             if resp.status_code >= 300:
                 raise transport.status_error(resp, token)
-            if initializing and resp.headers.get("mcp-session-id"):
-                self.session_id = resp.headers["mcp-session-id"]
+            if initializing:  # a server without sessions sends none
+                self.session_id = resp.headers.get("mcp-session-id") or None
             if resp.status_code == 202 or "id" not in message or "method" not in message:
                 transport.read_error_body(resp)  # drain (nothing is expected) so the connection is reused
                 reuse = True

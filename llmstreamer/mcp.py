@@ -215,12 +215,12 @@ class MCPClient:
         channel = self._channel
         try:
             return self._exchange(channel, method, params, timeout)
-        except SessionGone:
-            log.debug("%s forgot the session; starting a new one", channel.where)
+        except SessionGone as gone:
             with self._lock:
-                if self._channel is channel:
-                    channel.session_id = None
-                    self._initialize(channel)
+                # the first thread to see the 404 starts a new session; the others just resend
+                if self._channel is channel and channel.session_id == gone.session_id:
+                    log.debug("%s forgot the session; starting a new one", channel.where)
+                    self._initialize(channel)  # others keep the old id meanwhile: a 404 brings them here
             return self._exchange(channel, method, params, timeout)
 
     def close(self) -> None:

@@ -498,3 +498,25 @@ def test_stdio_servers_never_inherit_api_keys(monkeypatch: pytest.MonkeyPatch) -
         names = {t.name for t in client.tools()}
     assert "PATH" in names and "SERVER_SETTING" in names
     assert not names & {"OPENAI_API_KEY", "SOME_TOKEN"}
+
+
+def test_threads_that_all_meet_a_forgotten_session_start_one_new_session(sse_server: HTTPServer) -> None:
+    """Eight threads hitting the 404 of a deleted session together: one new session, every call answered."""
+    with MCPClient(sse_server.url) as client:
+        old = client._channel.session_id
+        requests.delete(sse_server.url, headers={"Mcp-Session-Id": old, "MCP-Protocol-Version": "2025-06-18"}, timeout=5)
+        start = threading.Barrier(8, timeout=10)
+        answers: dict[int, str] = {}
+
+        def work(n: int) -> None:
+            start.wait()
+            answers[n] = client.call_tool("add", {"a": n, "b": 1}).text
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        inits = client._ids  # every request id came from here: initialize + calls + resends
+        assert answers == {n: str(n + 1) for n in range(8)} and client._channel.session_id != old
+    assert next(inits) <= 1 + 1 + 8 + 8 + 1 + 1  # at most one new initialize (plus one resend per call)
