@@ -60,7 +60,10 @@ from .retry import RetryPolicy, Timeout
 from .sessions import open_session_store
 
 if TYPE_CHECKING:
+    from ._agent_store import AgentStore
     from ._embed import Embeddings
+    from ._file_tools import file_tools
+    from .agents import Agent
     from .base import HTTPStreamer, Streamer, StreamHandle
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -97,12 +100,17 @@ _LAZY = {
     "Tool": "llmstreamer.tools",
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
+    "file_tools": "llmstreamer._file_tools",
+    "Agent": "llmstreamer.agents",
+    "AgentStore": "llmstreamer._agent_store",
 }
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentStore",
     "AnthropicStreamer",
     "AuthenticationError",
     "BadRequestError",
@@ -152,6 +160,7 @@ __all__ = [
     "Toolbox",
     "Usage",
     "__version__",
+    "file_tools",
     "open_session_store",
     "providers",
     "streamer",

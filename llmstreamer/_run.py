@@ -113,11 +113,13 @@ class Run:
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
             if number == options.max_iterations:
                 return "max_iterations"
-            from .tools import execute
+            from ._tool_round import run_calls
 
             results = []
-            for call in calls:
-                result = execute(call, toolbox, options.confirm_tool)
+            parallel = options.parallel_tools is not False
+            for result in run_calls(
+                calls, toolbox, options.confirm_tool, self.token, provider=self.streamer.provider, parallel=parallel
+            ):
                 results.append(result)
                 yield Event("tool_result", data=result)
             reply = Message.tool(results)

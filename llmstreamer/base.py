@@ -192,8 +192,9 @@ class Streamer:
             callbacks: A `StreamCallbacks`, or any object with ``on_*`` methods, or None.
             **options: ``system``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``,
                 ``stop``, ``seed``, ``tools``, ``tool_choice``, ``max_iterations``,
-                ``confirm_tool``, ``reasoning``, ``thinking_budget``, ``response_format``,
-                ``extra``.
+                ``confirm_tool``, ``parallel_tools`` (default on: the calls of one round run
+                concurrently, results in call order), ``reasoning``, ``thinking_budget``,
+                ``response_format``, ``extra``.
 
         Raises:
             ConfigurationError: bad messages or options, before any request is sent.

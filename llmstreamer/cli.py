@@ -1,4 +1,4 @@
-"""The command line: ``llmstreamer chat``, ``sessions``, ``models``, ``providers`` and ``embed``.
+"""The command line: ``llmstreamer chat``, ``sessions``, ``agent``, ``embed``, ``models``, ``providers``.
 
 Only cheap modules are imported here; the streamer (and with it ``requests`` and the provider
 module) is loaded when a command needs one, so ``llmstreamer --help`` starts fast.
@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_embed(commands)
     _cli_sessions.add_commands(commands)
+    from ._cli_agents import add_agent_command
+
+    add_agent_command(commands)
     return parser
 
 
