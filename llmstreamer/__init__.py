@@ -42,6 +42,7 @@ from .errors import (
     StreamError,
     ToolError,
 )
+from .hooks import set_default_hooks
 from .models import (
     Event,
     ImagePart,
@@ -145,6 +146,7 @@ __all__ = [
     "Usage",
     "__version__",
     "providers",
+    "set_default_hooks",
     "streamer",
     "tool",
 ]

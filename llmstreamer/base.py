@@ -25,6 +25,7 @@ from ._sse import NDJSONParser, SSEParser
 from ._wire_errors import request_id_of
 from .callbacks import resolve
 from .errors import ConfigurationError, LLMStreamError, StreamError
+from .hooks import _check as _check_hooks
 from .models import Event, Message, Model, Response
 from .retry import RetryPolicy, Timeout
 
@@ -51,7 +52,8 @@ class StreamHandle:
 
     def _work(self, callbacks: dict[str, Callable[..., Any]]) -> None:
         try:
-            self._outcome = _run.dispatch(self._run, callbacks)
+            rec = self._run.token.recorder
+            self._outcome = _run.dispatch(self._run, callbacks) if rec is None else rec.dispatch(_run.dispatch, self._run, callbacks)
         finally:
             self._done.set()
 
@@ -106,6 +108,7 @@ class Streamer:
         executor: Run streams on this `concurrent.futures.Executor` instead of a new thread each.
         verify: TLS verification: True, False, or the path of a CA bundle.
         max_event_bytes: Fail a stream whose single event grows past this size (default: no cap).
+        hooks: An observer (or a list): an object with any of the `llmstreamer.hooks` methods.
 
     Example::
 
@@ -138,6 +141,7 @@ class Streamer:
         executor: Executor | None = None,
         verify: bool | str = True,
         max_event_bytes: int | None = None,
+        hooks: Any = None,
     ) -> None:
         self.model = model or self.default_model or ""
         if not self.model:
@@ -168,6 +172,7 @@ class Streamer:
         self.executor = executor
         self.verify = verify
         self.max_event_bytes = max_event_bytes
+        self._hooks = _check_hooks(hooks)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
@@ -206,7 +211,7 @@ class Streamer:
     def chat(self, messages: Iterable[Message | Mapping[str, Any]], **options: Any) -> Response:
         """Stream the answer in the calling thread and return the final `Response`."""
         response: Response | None = None
-        for event in self._run(messages, options).events():
+        for event in self.stream(messages, **options):
             if event.type == "finish":
                 response = event.data
         assert response is not None
@@ -224,7 +229,8 @@ class Streamer:
                 if event.type == "content":
                     print(event.text, end="")
         """
-        return self._run(messages, options).events()
+        run = self._run(messages, options)
+        return run.events() if run.token.recorder is None else run.token.recorder.events(run)
 
     def list_models(self) -> list[Model]:
         """The models this provider offers."""
@@ -314,7 +320,12 @@ class HTTPStreamer(Streamer):
             raise token.error(self.provider)
         req = self._request(messages, options)
         transport = self._transport
+        rec = token.recorder
+        if rec is not None:
+            rec.request(req)
         resp = transport.send(req, token, self.timeout)
+        if rec is not None:
+            rec.response(resp)
         reuse = False
         try:
             if resp.status_code >= 300 or _is_json(resp.headers.get("content-type", "")):
@@ -322,7 +333,8 @@ class HTTPStreamer(Streamer):
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
-            yield from self._decode(transport.body(resp, token, self.timeout))
+            body = transport.body(resp, token, self.timeout)
+            yield from self._decode(body) if rec is None else rec.decode(self, body)
             reuse = True
         finally:
             transport.release(resp, token, reuse=reuse)

@@ -58,6 +58,7 @@ EXPECTED = [
     "Usage",
     "__version__",
     "providers",
+    "set_default_hooks",
     "streamer",
     "tool",
 ]
