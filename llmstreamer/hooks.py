@@ -153,8 +153,8 @@ class WireEvent:
 
     Attributes:
         stream_id: As in `StartInfo`.
-        type: The SSE event name (``""`` when the event has none), ``"line"`` for an NDJSON line,
-            or the WebSocket event or command name.
+        type: The SSE event name (``message`` when the event names none, and for an NDJSON
+            line), or the WebSocket event or command name (``seq_text``, ``gen``...).
         data: The event's data as text, the key (if echoed) replaced by ``***``.
     """
 
@@ -179,7 +179,7 @@ class EndSummary:
         response_model: The model that answered, as the provider names it.
         request_id: The provider's request (or response) id of the last round.
         time_to_first_token: Seconds to the first content or thinking text, or None.
-        duration: Seconds from the call to the end of the stream (callbacks included).
+        duration: Seconds from the call to the end of the stream (as `Response.duration`).
         attempts: How many times the request was tried: 1 plus the retries.
         requests: HTTP requests sent (tool rounds and retries included; 0 for other transports).
         bytes_in: Body bytes received over HTTP, or None for other transports.
