@@ -339,12 +339,16 @@ class Recorder:
             kind = str(command or frame.get("request") or "")
         self._call(self.on_send, WireEvent(stream_id=self.stream_id, type=kind, data=self.redact(text)))
 
-    def round(self, events: Iterator[Event]) -> Iterator[Event]:
-        """A provider round, with this stream marked as the one sending on this thread while it
-        runs (for ``on_send``); unchanged when no ``on_send`` hook is set."""
+    def round(self, fn: Callable[..., Iterator[Event]]) -> Callable[..., Iterator[Event]]:
+        """A provider's ``_round``, with this stream marked as the one sending on this thread
+        while its generator runs (for ``on_send``); ``fn`` itself when no ``on_send`` hook is set."""
         if not self.on_send:
-            return events
-        return self._marked(events)
+            return fn
+
+        def marked(*args: Any) -> Iterator[Event]:
+            return self._marked(fn(*args))
+
+        return marked
 
     def _marked(self, events: Iterator[Event]) -> Generator[Event, None, None]:
         it = iter(events)

@@ -131,8 +131,9 @@ class Run:
         emitted: set[int] = set()  # tool calls already passed on (whole calls, as they came)
         while True:
             try:
-                events = streamer._round(tuple(history), self.options, token)
-                for event in events if token.recorder is None else token.recorder.round(events):
+                # never bound to a name: the round's generator must die with the loop (that closes its connection)
+                round_ = streamer._round if token.recorder is None else token.recorder.round(streamer._round)
+                for event in round_(tuple(history), self.options, token):
                     acc.handle(event)
                     if event.type in _IMMEDIATE:
                         if not self.delivered:

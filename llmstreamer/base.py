@@ -324,10 +324,10 @@ class HTTPStreamer(Streamer):
         if rec is not None:
             rec.request(req)
         resp = transport.send(req, token, self.timeout)
-        if rec is not None:
-            rec.response(resp)
         reuse = False
         try:
+            if rec is not None:
+                rec.response(resp)
             if resp.status_code >= 300 or _is_json(resp.headers.get("content-type", "")):
                 raise transport.status_error(resp, token)
             request_id = request_id_of(resp.headers)
