@@ -86,11 +86,16 @@ class Recorder:
     """The hooks of one stream, its counters, and the context it was started in."""
 
     def __init__(self, run: Run, hooks: tuple[Any, ...]) -> None:
+        # No reference to ``run``: the run holds the recorder (on its token), and a cycle would
+        # keep the streamer and its pooled connections alive until the cyclic collector runs.
         streamer = run.streamer
-        self.run = run
         self.stream_id = next(_ids)
         self.provider = streamer.provider
         self.model = streamer.model
+        self.base_url = streamer.base_url
+        self.messages = run.messages
+        self.options = run.options
+        self.started = time.monotonic()
         self.redact = streamer._api_key.redact
         # the caller's context (its current span): the worker runs the stream inside a copy
         self.context = contextvars.copy_context()
@@ -130,15 +135,15 @@ class Recorder:
         """``on_start``: the stream is starting."""
         fns = self.fns["on_start"]
         if fns:
-            run, options = self.run, self.run.options
+            options = self.options
             self._call(
                 fns,
                 StartInfo(
                     stream_id=self.stream_id,
                     provider=self.provider,
                     model=self.model,
-                    base_url=self.redact(run.streamer.base_url),
-                    messages=run.messages,
+                    base_url=self.redact(self.base_url),
+                    messages=self.messages,
                     system=options.system,
                     temperature=options.temperature,
                     top_p=options.top_p,
@@ -174,7 +179,7 @@ class Recorder:
                 response_model=(response.model if response is not None else "") or self.model,
                 request_id=None if response is None else response.request_id,
                 time_to_first_token=None if response is None else response.time_to_first_token,
-                duration=response.duration if response is not None else time.monotonic() - self.run.started,
+                duration=response.duration if response is not None else time.monotonic() - self.started,
                 attempts=1 + self.retries,
                 requests=self.requests,
                 bytes_in=self.bytes_in,

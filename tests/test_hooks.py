@@ -284,3 +284,22 @@ def test_on_end_of_an_error_has_the_partial(server: FakeLLMServer, recorder: Rec
     summary = spy.summary
     assert summary.outcome == "error" and summary.response is not None and summary.response.text == "partial"
     assert not isinstance(summary.error, StreamCancelled)
+
+
+def test_a_streamer_with_hooks_is_freed_without_the_cycle_collector(server: FakeLLMServer) -> None:
+    """The recorder holds no reference cycle: a dropped streamer (and its pooled connection) goes at once."""
+    import gc
+    import weakref
+
+    server.add(Reply(text=["x"]), Reply(text=["y"]))
+    s = make(server, hooks=HookSpy())
+    s.chat(HI)
+    assert s.stream_chat(HI).wait(10)
+    gc.disable()
+    try:
+        ref = weakref.ref(s)
+        del s
+        assert ref() is None
+    finally:
+        gc.enable()
+    assert server.wait_for(lambda: server.open_connections == 0, timeout=5)
