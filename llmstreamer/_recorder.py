@@ -324,11 +324,12 @@ class Recorder:
 
     # --- WebSocket -------------------------------------------------------------------------------
 
-    def received(self, event: dict[str, Any]) -> None:
-        """``on_event`` for a WebSocket event (already parsed: shown re-encoded)."""
+    def received(self, event: dict[str, Any], redact: Callable[[str], str]) -> None:
+        """``on_event`` for a WebSocket event (already parsed: shown re-encoded), redacted with the
+        connection's ``redact`` too (a `Seq`'s streamer does not hold the key itself)."""
         fns = self.on_event
         if fns:
-            text = self.redact(json.dumps(event, separators=(",", ":")))
+            text = redact(self.redact(json.dumps(event, separators=(",", ":"))))
             self._call(fns, WireEvent(stream_id=self.stream_id, type=str(event.get("event", "")), data=text))
 
     def send(self, text: str) -> None:

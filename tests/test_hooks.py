@@ -303,3 +303,24 @@ def test_a_streamer_with_hooks_is_freed_without_the_cycle_collector(server: Fake
     finally:
         gc.enable()
     assert server.wait_for(lambda: server.open_connections == 0, timeout=5)
+
+
+def test_seq_generate_runs_default_hooks_without_the_key() -> None:
+    """Seq.generate runs the default hooks; an error event that echoes the key reaches on_event redacted."""
+    from llmstreamer import ModelSocketClient
+    from llmstreamer.testing.modelsocket import Fail
+
+    key = "ms-hooks-secret-0452"
+    spy = HookSpy()
+    recorder = Recorder()
+    llmstreamer.set_default_hooks(spy)
+    with FakeModelSocketServer(api_key=key) as ms:
+        ms.add(Generation(["Hel", Fail(f"bad key {key}", code="invalid_request_error")]))
+        with ModelSocketClient.connect(ms.url, key, timeout=5) as client:
+            seq = client.open("m", skip_prelude=True)
+            assert seq.generate(recorder).wait(10)
+    assert recorder.calls == [("content", "Hel"), ("error", "BadRequestError")]
+    assert recorder.error is not None and key not in str(recorder.error) and key not in repr(vars(recorder.error))
+    errors = [e for e in spy.values("on_event") if e.type == "error"]
+    assert len(errors) == 1 and "bad key ***" in errors[0].data
+    assert spy.summary.outcome == "error" and all(key not in repr(v) for _, v in spy.calls)

@@ -175,7 +175,7 @@ class Connection:
             if isinstance(item, _Stop):
                 raise item.error()
             if token.recorder is not None:
-                token.recorder.received(item)
+                token.recorder.received(item, self._redact)
             return item  # type: ignore[no-any-return]
 
     def wait_for(self, inbox: Inbox, token: CancelToken, until: str) -> dict[str, Any]:
