@@ -147,7 +147,10 @@ class Recorder:
                     system=options.system,
                     temperature=options.temperature,
                     top_p=options.top_p,
+                    top_k=options.top_k,
                     max_tokens=options.max_tokens,
+                    seed=options.seed,
+                    stop=options.stop,
                 ),
             )
 

@@ -66,7 +66,7 @@ class StartInfo:
         base_url: Where the API lives (never holding the key).
         messages: The conversation sent.
         system: The ``system`` option, if given.
-        temperature, top_p, max_tokens: The sampling options, if given.
+        temperature, top_p, top_k, max_tokens, seed, stop: The sampling options, if given.
     """
 
     stream_id: int
@@ -77,7 +77,10 @@ class StartInfo:
     system: str | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -5,7 +5,8 @@ the SDK and its exporters. `instrument` makes every stream of the process record
 
 - one span named ``chat {model}``, kind CLIENT, with the GenAI semantic-convention attributes
   (``gen_ai.operation.name``, ``gen_ai.provider.name`` and the older ``gen_ai.system``,
-  ``gen_ai.request.model``, ``gen_ai.request.temperature``/``top_p``/``max_tokens``,
+  ``gen_ai.request.model``, ``gen_ai.request.temperature``/``top_p``/``top_k``/``max_tokens``/
+  ``seed``/``stop_sequences``,
   ``gen_ai.response.model``, ``gen_ai.response.id``, ``gen_ai.response.finish_reasons``,
   ``gen_ai.usage.input_tokens``/``output_tokens``, ``server.address``/``server.port``,
   ``error.type``), each retry as a span event named ``retry``, and an ERROR status when the
@@ -136,7 +137,15 @@ class OTelHooks(Hooks):
             if port:
                 shared["server.port"] = port
         attributes = dict(shared)
-        for name, value in (("temperature", info.temperature), ("top_p", info.top_p), ("max_tokens", info.max_tokens)):
+        requested = (
+            ("temperature", info.temperature),
+            ("top_p", info.top_p),
+            ("top_k", info.top_k),
+            ("max_tokens", info.max_tokens),
+            ("seed", info.seed),
+            ("stop_sequences", info.stop),
+        )
+        for name, value in requested:
             if value is not None:
                 attributes[f"gen_ai.request.{name}"] = value
         if self.capture_content:

@@ -104,7 +104,7 @@ def test_span_of_a_successful_stream(otel: Telemetry, server: FakeLLMServer, rec
     """A stream makes one CLIENT span ``chat {model}`` with the GenAI attributes, status unset."""
     server.add(Reply(text=["Hel", "lo"]))
     with make(server) as s:
-        assert s.stream_chat(HI, recorder, temperature=0.2, top_p=0.9, max_tokens=50).wait(10)
+        assert s.stream_chat(HI, recorder, temperature=0.2, top_p=0.9, max_tokens=50, seed=7, stop=["END"]).wait(10)
     assert recorder.calls == [("content", "Hel"), ("content", "lo"), ("usage", 10, 2), ("finish", "Hello")]
     span = otel.span()
     assert span.name == "chat gpt-4o-mini" and span.kind is SpanKind.CLIENT
@@ -120,6 +120,8 @@ def test_span_of_a_successful_stream(otel: Telemetry, server: FakeLLMServer, rec
         "gen_ai.request.temperature": 0.2,
         "gen_ai.request.top_p": 0.9,
         "gen_ai.request.max_tokens": 50,
+        "gen_ai.request.seed": 7,
+        "gen_ai.request.stop_sequences": ("END",),
         "server.address": "127.0.0.1",
         "server.port": port,
         "http.response.status_code": 200,
