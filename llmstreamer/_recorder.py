@@ -8,7 +8,9 @@ each retry, the body (`Recorder.decode`: the decode loop with wire events and by
 chosen once per round) and, for WebSocket providers, each event received and frame sent.
 
 A hook never breaks a stream: an exception is logged once and that hook is dropped for the rest
-of the stream. Every value given to a hook is redacted of the API key.
+of the stream. Every value given to a hook is redacted of the API key. A hooks object may also
+have a private ``_scope(stream_id)`` returning a context manager that is entered around the
+callbacks of ``stream_chat`` (``llmstreamer.otel`` makes its span current with it).
 """
 
 from __future__ import annotations
