@@ -43,6 +43,7 @@ from .errors import (
     StreamError,
     ToolError,
 )
+from .hooks import set_default_hooks
 from .models import (
     DocumentPart,
     Event,
@@ -163,6 +164,7 @@ __all__ = [
     "file_tools",
     "open_session_store",
     "providers",
+    "set_default_hooks",
     "streamer",
     "tool",
 ]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
+from ._recorder import recorder_for
 from .errors import (
     APIConnectionError,
     CallbackError,
@@ -47,6 +48,7 @@ class Run:
         self.messages = messages
         self.options = options
         self.token = CancelToken()
+        self.token.recorder = recorder_for(self)
         self.acc = Accumulator(streamer.provider, streamer.model)
         self.started = time.monotonic()
         self.delivered = False
@@ -134,7 +136,9 @@ class Run:
         emitted: set[int] = set()  # tool calls already passed on (whole calls, as they came)
         while True:
             try:
-                for event in streamer._round(tuple(history), self.options, token):
+                # never bound to a name: the round's generator must die with the loop (that closes its connection)
+                round_ = streamer._round if token.recorder is None else token.recorder.round(streamer._round)
+                for event in round_(tuple(history), self.options, token):
                     acc.handle(event)
                     if event.type in _IMMEDIATE:
                         if not self.delivered:
@@ -172,6 +176,8 @@ class Run:
                 delay = policy.delay(attempt, err)
                 attempt += 1
                 log.debug("%s: retry %d in %.2f s after %s", streamer.provider, attempt, delay, type(err).__name__)
+                if token.recorder is not None:
+                    token.recorder.retry(err, attempt, delay)
                 yield Event("retry", data=(err, attempt, delay))
                 if token.wait(delay):
                     raise token.error(streamer.provider) from None

@@ -27,6 +27,7 @@ from ._sse import NDJSONParser, SSEParser
 from ._wire_errors import request_id_of
 from .callbacks import resolve
 from .errors import ConfigurationError, LLMStreamError, StreamError
+from .hooks import _check as _check_hooks
 from .models import Event, Message, Model, Response
 from .retry import RetryPolicy, Timeout
 
@@ -53,7 +54,8 @@ class StreamHandle:
 
     def _work(self, callbacks: dict[str, Callable[..., Any]]) -> None:
         try:
-            self._outcome = _run.dispatch(self._run, callbacks)
+            rec = self._run.token.recorder
+            self._outcome = _run.dispatch(self._run, callbacks) if rec is None else rec.dispatch(_run.dispatch, self._run, callbacks)
         finally:
             self._done.set()
 
@@ -108,6 +110,7 @@ class Streamer:
         executor: Run streams on this `concurrent.futures.Executor` instead of a new thread each.
         verify: TLS verification: True, False, or the path of a CA bundle.
         max_event_bytes: Fail a stream whose single event grows past this size (default: no cap).
+        hooks: An observer (or a list): an object with any of the `llmstreamer.hooks` methods.
 
     Example::
 
@@ -147,6 +150,7 @@ class Streamer:
         executor: Executor | None = None,
         verify: bool | str = True,
         max_event_bytes: int | None = None,
+        hooks: Any = None,
     ) -> None:
         self.model = model or self.default_model or ""
         if not self.model:
@@ -177,6 +181,7 @@ class Streamer:
         self.executor = executor
         self.verify = verify
         self.max_event_bytes = max_event_bytes
+        self._hooks = _check_hooks(hooks)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
@@ -216,7 +221,7 @@ class Streamer:
     def chat(self, messages: Iterable[Message | Mapping[str, Any]], **options: Any) -> Response:
         """Stream the answer in the calling thread and return the final `Response`."""
         response: Response | None = None
-        for event in self._run(messages, options).events():
+        for event in self.stream(messages, **options):
             if event.type == "finish":
                 response = event.data
         assert response is not None
@@ -234,7 +239,8 @@ class Streamer:
                 if event.type == "content":
                     print(event.text, end="")
         """
-        return self._run(messages, options).events()
+        run = self._run(messages, options)
+        return run.events() if run.token.recorder is None else run.token.recorder.events(run)
 
     def embed(self, texts: Any, *, dimensions: int | None = None, task_type: str | None = None, normalize: bool | None = None) -> Embeddings:
         """Embed a text or a list of texts: one vector per text, in order (see ``_embed``).
@@ -340,29 +346,39 @@ class HTTPStreamer(Streamer):
             raise token.error(self.provider)
         req = self._request(messages, options)
         transport = self._transport
+        rec = token.recorder
+        if rec is not None:
+            rec.request(req)
         resp = transport.send(req, token, self.timeout)
         reuse = False
         try:
+            if rec is not None:
+                rec.response(resp)
             if resp.status_code >= 300 or _is_json(resp.headers.get("content-type", "")):
                 raise transport.status_error(resp, token)
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
             body = transport.body(resp, token, self.timeout)
-            ended = yield from self._decode(body)
+            if rec is None:
+                ended = yield from self._decode(body)
+            else:
+                ended = yield from self._decode(rec.count(body), rec.observe(self._decoder()))
             # After the terminal event the rest of the body is not ours to wait for: a server
             # that keeps the connection open (or sends junk) gets a short drain, then a close.
             reuse = transport.drain(resp, body) if ended else True
         finally:
             transport.release(resp, token, reuse=reuse)
 
-    def _decode(self, chunks: Iterable[bytes]) -> Generator[Event, None, bool]:
+    def _decode(self, chunks: Iterable[bytes], decode: Callable[[str, str], Iterable[Event]] | None = None) -> Generator[Event, None, bool]:
         """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events.
 
         Returns True when the terminal event ended the round before the body ended (see
-        ``done_ends_body``): nothing after it is decoded.
+        ``done_ends_body``): nothing after it is decoded. ``decode`` replaces a fresh `_decoder`
+        (the hooks' recorder passes one that shows each wire event to ``on_event`` first).
         """
-        decode = self._decoder()
+        if decode is None:
+            decode = self._decoder()
         framer = SSEParser(self.max_event_bytes) if self.framing == "sse" else NDJSONParser(self.max_event_bytes)
         feed = framer.feed
         stop_at_done = self.done_ends_body

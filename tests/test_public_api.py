@@ -65,6 +65,7 @@ EXPECTED = [
     "file_tools",
     "open_session_store",
     "providers",
+    "set_default_hooks",
     "streamer",
     "tool",
 ]

@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .._cancel import CancelToken
+from .._secret import Secret
 from ..errors import APIConnectionError, StreamError
 from ..retry import Timeout
 from ._modelsocket_conn import Connection, open_connection
@@ -43,6 +44,7 @@ class ModelSocketClient:
         self._seqs: dict[str, Seq] = {}
         self._streamers: dict[str, ModelSocketStreamer] = {}
         self._closed = False
+        self._secret = Secret(None)  # the key, for the engine to redact from errors and hooks
 
     @classmethod
     def connect(
@@ -68,7 +70,9 @@ class ModelSocketClient:
         if api_key is None:
             api_key = os.environ.get("MODELSOCKET_API_KEY") or None
         conn = open_connection(url, api_key, timeout=Timeout.of(timeout), headers=headers, verify=verify)
-        return cls(conn)
+        client = cls(conn)
+        client._secret = Secret(api_key)
+        return client
 
     @property
     def url(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 import websocket
 
 from .._cancel import CancelToken
+from .._recorder import sent
 from ..errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
 from ..retry import Timeout
 from ._modelsocket_transport import PROVIDER, boundary, closed_error, dial, event_error, redactor, where
@@ -113,6 +114,7 @@ class Connection:
 
     def _send(self, frame: Mapping[str, Any]) -> None:
         text = json.dumps(frame, separators=(",", ":"))
+        sent(text)
         with boundary(self.url, "sending to", self._redact), self._send_lock:
             self._ws.send(text)
 
@@ -174,6 +176,8 @@ class Connection:
                 continue
             if isinstance(item, _Stop):
                 raise item.error()
+            if token.recorder is not None:
+                token.recorder.received(item, self._redact)
             return item  # type: ignore[no-any-return]
 
     def wait_for(self, inbox: Inbox, token: CancelToken, until: str, wait: float | None = None) -> dict[str, Any]:

@@ -170,6 +170,7 @@ class _BoundStreamer(ModelSocketStreamer):
 
     def __init__(self, client: ModelSocketClient, model: str) -> None:
         super().__init__(model, base_url=client.url, timeout=client._conn.timeout)
+        self._api_key = client._secret  # never sent from here: only for redaction
         self._client = client
 
     def _connect(self) -> ModelSocketClient:
