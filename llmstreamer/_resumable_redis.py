@@ -1,0 +1,276 @@
+"""The log of resumable streams on Redis Streams, shared by every process and machine on one Redis.
+
+Keys, per stream (``P`` is the prefix): ``P:stream:<id>`` a Redis stream of entries
+``{t: type, d: JSON data}`` with Redis's own ids (``<ms>-<seq>``, strictly increasing);
+``P:stream:<id>:status`` the status; ``P:stream:<id>:cancel`` set by `cancel` from anywhere.
+Every key expires ``ttl`` after the stream's last write.
+
+The producer's worker thread only puts events on an in-process queue. One writer thread per
+`RedisLog` (alive while this process has streams running) takes everything that is ready, for
+every stream, and sends it as one pipeline: one round trip for many ``XADD``\\ s, because a
+round trip per event (~100 µs) would cost more than the stream itself. Between batches it polls
+the cancel keys of its streams (one ``MGET``, every `_POLL` s). When Redis fails, the writer
+keeps the events Redis has not acknowledged and retries them, in order, for `_GRACE` s; then it
+cancels its streams (no more tokens are paid for an answer nobody can read) and drops them.
+
+Readers use ``XREAD BLOCK``, which wakes as soon as an entry is added. Every ``redis``
+exception becomes `StreamLogError` at `_translated`, the one boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ._resumable_log import Entry, Producing, unknown
+from .errors import ConfigurationError, StreamLogError
+
+__all__ = ["RedisLog"]
+
+log = logging.getLogger(__name__)
+
+_POLL = 0.2  # seconds between the writer's checks for cancels
+_GRACE = 10.0  # seconds the writer retries unacknowledged events before giving up
+_RETRY = 0.25  # seconds between those retries
+_MAX_BATCH = 4096  # events in one pipeline at most
+_READ_COUNT = 512  # entries per XREAD at most
+_SOCKET_TIMEOUT = 10.0  # a silent Redis fails a command after this long (reads block 1 s at most)
+_CONNECT_TIMEOUT = 2.0
+_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+
+_Item = tuple[Producing, str, str, "str | None"]
+
+
+@contextmanager
+def _translated(doing: str) -> Iterator[None]:
+    """Turn any ``redis`` (or socket) exception into `StreamLogError`."""
+    import redis
+
+    try:
+        yield
+    except (redis.RedisError, OSError) as exc:
+        raise StreamLogError(f"Redis failed while {doing}: {type(exc).__name__}: {exc}") from exc
+
+
+class RedisLog:
+    """Resumable-stream logs in Redis (see the module docstring)."""
+
+    def __init__(self, url: str, *, ttl: float, prefix: str) -> None:
+        try:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise ConfigurationError("a redis:// log needs the redis client: pip install 'llmstreamer[redis]'") from exc
+        self._prefix = prefix
+        self._ttl_ms = max(1, round(ttl * 1000))
+        self._refresh = min(ttl / 3, 60.0)  # how often running streams' keys get their TTL renewed
+        # One immediate retry replaces a pooled connection that a Redis restart left dead.
+        self._client: Any = redis.Redis.from_url(
+            url,
+            socket_timeout=_SOCKET_TIMEOUT,
+            socket_connect_timeout=_CONNECT_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._producing: dict[str, Producing] = {}
+        self._lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+
+    def _key(self, stream_id: str) -> str:
+        return f"{self._prefix}:stream:{stream_id}"
+
+    # --- producing ------------------------------------------------------------------------------
+
+    def open(self, stream_id: str) -> Producing:
+        key = self._key(stream_id)
+        with _translated("starting a stream"):
+            self._client.set(key + ":status", "running", px=self._ttl_ms)
+        producing = Producing(stream_id)
+        with self._lock:
+            self._producing[stream_id] = producing
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="llmstreamer-resumable-writer", daemon=True)
+                self._writer.start()
+        return producing
+
+    def emit(self, producing: Producing, kind: str, data: str, end: str | None) -> None:
+        self._queue.put((producing, kind, data, end))
+
+    def abandon(self, producing: Producing) -> None:
+        with self._lock:
+            self._producing.pop(producing.stream_id, None)
+        try:
+            with _translated("forgetting a stream"):
+                self._client.delete(self._key(producing.stream_id) + ":status")
+        except StreamLogError as exc:
+            log.debug("resumable stream: could not delete an abandoned stream's key (%s)", exc)
+
+    def _write_loop(self) -> None:
+        get = self._queue.get
+        pending: list[_Item] = []
+        failing_since: float | None = None
+        retry_at = 0.0
+        next_check = time.monotonic() + _POLL
+        next_refresh = time.monotonic() + self._refresh
+        while True:
+            wait = _POLL if failing_since is None or not pending else max(0.0, retry_at - time.monotonic())
+            try:
+                pending.append(get(timeout=wait) if wait > 0 else get(block=False))
+                while len(pending) < _MAX_BATCH:
+                    pending.append(get(block=False))
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if pending and now >= retry_at:
+                try:
+                    self._write(pending)
+                    pending = []
+                    failing_since = None
+                except StreamLogError as exc:
+                    retry_at = time.monotonic() + _RETRY
+                    if failing_since is None:
+                        log.warning("resumable stream: %s; retrying for %g s", exc, _GRACE)
+                        failing_since = now
+                    elif now - failing_since >= _GRACE:
+                        self._give_up(pending, exc)
+                        pending = []
+            if now >= next_check and failing_since is None:
+                next_check = now + _POLL
+                self._check(now >= next_refresh)
+                if now >= next_refresh:
+                    next_refresh = now + self._refresh
+            with self._lock:
+                if not pending and not self._producing and self._queue.empty():
+                    self._writer = None
+                    return
+
+    def _write(self, items: list[_Item]) -> None:
+        """Send ``items`` in one pipeline: the XADDs in order, then each stream's status and TTLs."""
+        pipe = self._client.pipeline(transaction=False)
+        statuses: dict[str, str] = {}
+        ttl = self._ttl_ms
+        for producing, kind, data, end in items:
+            key = self._key(producing.stream_id)
+            pipe.xadd(key, {"t": kind, "d": data})
+            if end is not None or key not in statuses:
+                statuses[key] = end or "running"
+        for key, status in statuses.items():
+            pipe.set(key + ":status", status, px=ttl)
+            pipe.pexpire(key, ttl)
+        with _translated("appending events"):
+            pipe.execute()
+        ended = [p.stream_id for p, _, _, end in items if end is not None]
+        if ended:
+            with self._lock:
+                for stream_id in ended:
+                    self._producing.pop(stream_id, None)
+
+    def _check(self, refresh: bool) -> None:
+        """Cancel the streams whose cancel key is set; renew the TTLs of running streams when asked."""
+        with self._lock:
+            producing = list(self._producing.values())
+        if not producing:
+            return
+        keys = [self._key(p.stream_id) for p in producing]
+        try:
+            with _translated("checking for cancels"):
+                pipe = self._client.pipeline(transaction=False)
+                pipe.mget([k + ":cancel" for k in keys])
+                if refresh:
+                    for key in keys:
+                        pipe.pexpire(key, self._ttl_ms)
+                        pipe.set(key + ":status", "running", px=self._ttl_ms, xx=True)
+                flags = pipe.execute()[0]
+        except StreamLogError as exc:
+            log.debug("resumable stream: %s", exc)
+            return
+        for p, flag in zip(producing, flags):
+            if flag is not None and not p.cancelled:
+                log.debug("resumable stream %s: cancel requested", p.stream_id)
+                p.cancel()
+
+    def _give_up(self, pending: list[_Item], exc: StreamLogError) -> None:
+        """Redis stayed down past the grace period: cancel this process's streams, drop what is pending."""
+        log.error("resumable stream: %s for %g s; cancelling %d stream(s)", exc, _GRACE, len(self._producing))
+        with self._lock:
+            producing = list(self._producing.values())
+            for stream_id in {p.stream_id for p, _, _, end in pending if end is not None}:
+                self._producing.pop(stream_id, None)
+        for p in producing:
+            p.cancel()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def reader(self, stream_id: str, after: str | None) -> _RedisReader:
+        if after is not None and (not isinstance(after, str) or not _ID.fullmatch(after)):
+            raise ConfigurationError(f"not an event id of this log: {after!r} (expected <ms>-<seq>)")
+        key = self._key(stream_id)
+        with _translated("opening a stream"):
+            found = self._client.exists(key + ":status")
+        if not found:
+            raise unknown(stream_id)
+        return _RedisReader(self._client, stream_id, key, after or "0-0")
+
+    def status(self, stream_id: str) -> str | None:
+        with _translated("reading a status"):
+            value = self._client.get(self._key(stream_id) + ":status")
+        return None if value is None else str(value.decode())
+
+    def cancel(self, stream_id: str) -> bool:
+        key = self._key(stream_id)
+        with _translated("cancelling a stream"):
+            status = self._client.get(key + ":status")
+            if status is None:
+                raise unknown(stream_id)
+            if status != b"running":
+                return False
+            self._client.set(key + ":cancel", "1", px=self._ttl_ms)
+        with self._lock:
+            local = self._producing.get(stream_id)
+        if local is not None:
+            local.cancel()  # made here: no need to wait for the writer's poll
+        return True
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _RedisReader:
+    """Follows one Redis stream with XREAD BLOCK from an id on."""
+
+    def __init__(self, client: Any, stream_id: str, key: str, after: str) -> None:
+        self._client = client
+        self._stream_id = stream_id
+        self._key = key
+        self._last = after
+        self.ended = False
+
+    def _xread(self, wait: float) -> list[Entry]:
+        block = round(wait * 1000) if wait > 0 else None
+        with _translated("reading events"):
+            found = self._client.xread({self._key: self._last}, count=_READ_COUNT, block=block or None)
+        if not found:
+            return []
+        entries = [(i.decode(), f[b"t"].decode(), f[b"d"].decode()) for i, f in found[0][1]]
+        self._last = entries[-1][0]
+        return entries
+
+    def read(self, wait: float) -> list[Entry]:
+        entries = self._xread(wait)
+        if entries:
+            self.ended = entries[-1][1] in ("done", "error")
+            return entries
+        with _translated("reading a status"):
+            status = self._client.get(self._key + ":status")
+        if status is None:
+            raise unknown(self._stream_id)
+        if status != b"running":  # the terminal event was added before the status: read once more
+            entries = self._xread(0)
+            self.ended = not entries or entries[-1][1] in ("done", "error")
+        return entries
