@@ -269,9 +269,11 @@ class ResumableSSE:
             self._started = True
             return f"retry: {_RETRY_MS}\n\n".encode()
         keepalive = self._keepalive
+        due = None if keepalive is None else time.monotonic() + keepalive
         while True:
+            wait = _POLL if due is None else min(_POLL, due - time.monotonic())
             try:
-                batch = self._reader.read(_POLL if keepalive is None else keepalive)
+                batch = self._reader.read(max(wait, 0.0))
             except (StreamLogError, UnknownStreamError) as exc:
                 log.warning("resumable stream: the log failed while following (%s); ending the body", exc)
                 self._ended = True
@@ -281,7 +283,7 @@ class ResumableSSE:
             if self._reader.ended:
                 self._ended = True
                 raise StopIteration
-            if keepalive is not None:
+            if due is not None and time.monotonic() >= due:
                 return _KEEPALIVE
         out = []
         for event_id, kind, data in batch:

@@ -39,6 +39,7 @@ _GRACE = 10.0  # seconds the writer retries unacknowledged events before giving 
 _RETRY = 0.25  # seconds between those retries
 _MAX_BATCH = 4096  # events in one pipeline at most
 _READ_COUNT = 512  # entries per XREAD at most
+_MAX_BLOCK = 2.0  # seconds one XREAD BLOCK waits at most
 _SOCKET_TIMEOUT = 10.0  # a silent Redis fails a command after this long (reads block 1 s at most)
 _CONNECT_TIMEOUT = 2.0
 _ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
@@ -212,10 +213,10 @@ class RedisLog:
             raise ConfigurationError(f"not an event id of this log: {after!r} (expected <ms>-<seq>)")
         key = self._key(stream_id)
         with _translated("opening a stream"):
-            found = self._client.exists(key + ":status")
-        if not found:
+            status = self._client.get(key + ":status")
+        if status is None:
             raise unknown(stream_id)
-        return _RedisReader(self._client, stream_id, key, after or "0-0")
+        return _RedisReader(self._client, stream_id, key, after or "0-0", finished=status != b"running")
 
     def status(self, stream_id: str) -> str | None:
         with _translated("reading a status"):
@@ -244,15 +245,16 @@ class RedisLog:
 class _RedisReader:
     """Follows one Redis stream with XREAD BLOCK from an id on."""
 
-    def __init__(self, client: Any, stream_id: str, key: str, after: str) -> None:
+    def __init__(self, client: Any, stream_id: str, key: str, after: str, *, finished: bool) -> None:
         self._client = client
         self._stream_id = stream_id
         self._key = key
         self._last = after
+        self._finished = finished  # the stream had ended when this reader opened: never block
         self.ended = False
 
     def _xread(self, wait: float) -> list[Entry]:
-        block = round(wait * 1000) if wait > 0 else None
+        block = round(min(wait, _MAX_BLOCK) * 1000) if wait > 0 and not self._finished else None
         with _translated("reading events"):
             found = self._client.xread({self._key: self._last}, count=_READ_COUNT, block=block or None)
         if not found:
@@ -271,6 +273,7 @@ class _RedisReader:
         if status is None:
             raise unknown(self._stream_id)
         if status != b"running":  # the terminal event was added before the status: read once more
+            self._finished = True
             entries = self._xread(0)
             self.ended = not entries or entries[-1][1] in ("done", "error")
         return entries

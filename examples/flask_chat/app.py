@@ -1,26 +1,36 @@
-"""A streaming chat page on Flask: the answer appears word by word, and a Stop button cancels it.
+"""A streaming chat page on Flask whose answers survive reloads, reconnects and worker changes.
 
 Run it (no key, no network: Eliza answers unless ``LLMSTREAMER_MODEL`` names another model)::
 
     pip install "llmstreamer[flask]"
-    python examples/flask_chat/app.py                 # http://127.0.0.1:5000
+    python examples/flask_chat/app.py                 # http://127.0.0.1:5000, logs in memory
     LLMSTREAMER_MODEL=openai:gpt-4o-mini python examples/flask_chat/app.py
-    gunicorn -k gthread --threads 8 --chdir examples/flask_chat "app:create_app()"
+
+    pip install "llmstreamer[flask,redis]"            # several workers and machines: share a Redis
+    REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -w 4 -k gthread --threads 8 \\
+        --chdir examples/flask_chat "app:create_app()"
 
 How it works:
 
-- ``POST /chat`` takes ``{"messages": [{"role", "content"}, ...]}`` and answers with server-sent
-  events from `llmstreamer.web.flask_response`. The page reads them with ``fetch`` and a streamed
-  body (``EventSource`` can only GET, and the history does not fit in a URL).
-- The conversation lives in the page: it sends the whole history with each request. The server
-  keeps no state, so any worker of any process can answer any request, a restart loses nothing,
-  and there is no session store to expire or to guard. The server checks what it gets: only
-  ``user`` and ``assistant`` text, at most ``MAX_MESSAGES`` messages and ``MAX_CHARS`` characters.
-- Stop aborts the fetch. The server notices at its next write (an event, or the keep-alive
-  comment sent every ``keepalive`` seconds while the model is silent), closes the body, and
-  that cancels the upstream stream: no more tokens are paid for.
-- One stream holds one server thread, so serve it threaded: ``app.run(threaded=True)`` below, or
-  gunicorn's ``gthread`` workers (a ``sync`` worker is killed at ``--timeout`` mid-stream).
+- ``POST /chat`` takes ``{"messages": [{"role", "content"}, ...]}``, starts the answer with
+  `llmstreamer.web.ResumableStreams.start` and returns ``{"id": ...}`` at once. The answer is
+  generated on a worker thread, apart from any connection, and every event goes to a log:
+  Redis Streams when ``REDIS_URL`` is set, else this process's memory.
+- ``GET /chat/<id>/events`` follows the answer as server-sent events with ``id:`` lines
+  (`llmstreamer.web.flask_resume`). The page uses ``EventSource``, which reconnects by itself
+  with ``Last-Event-ID``; whichever worker gets the reconnect replays the rest from the log.
+  The page keeps the conversation and the running answer's id in ``localStorage``, so a reload,
+  or a second tab, follows the same answer from its start.
+- ``POST /chat/<id>/cancel`` (the Stop button) cancels the answer from whichever worker gets
+  it: the producing worker stops the upstream request within a second, and every page
+  following the answer receives the final ``error`` event (``StreamCancelled``).
+- Without Redis the log lives in one process, so serve it with one process (threads are
+  fine): ``app.run(threaded=True)`` below, or ``gunicorn -w 1 -k gthread --threads 8``.
+  With Redis, any number of workers and machines share the answers.
+- The server checks what it gets: only ``user`` and ``assistant`` text, at most
+  ``MAX_MESSAGES`` messages and ``MAX_CHARS`` characters.
+- One follower holds one server thread while it streams, so serve it threaded (gunicorn's
+  ``gthread`` workers; a ``sync`` worker is killed at ``--timeout`` mid-stream).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 
 import llmstreamer
-from llmstreamer.web import flask_response
+from llmstreamer.web import ResumableStreams, StreamLogError, UnknownStreamError, flask_resume
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_MESSAGES = 100
@@ -68,18 +78,26 @@ def _history(body: Any) -> list[dict[str, str]]:
 
 
 def create_app(
-    streamer: llmstreamer.Streamer | None = None, *, callbacks: Any = None, keepalive: float = 15.0
+    streamer: llmstreamer.Streamer | None = None,
+    *,
+    callbacks: Any = None,
+    keepalive: float = 15.0,
+    streams: ResumableStreams | None = None,
 ) -> Flask:
     """The chat app.
 
     Args:
         streamer: The streamer every request shares; `default_streamer()` if None.
-        callbacks: Server-side callbacks for every stream (logging, metrics).
+        callbacks: Server-side callbacks for every answer (logging, metrics), run in the
+            process that generates it.
         keepalive: Seconds of model silence before a keep-alive comment.
+        streams: Where answers are logged; else Redis at ``REDIS_URL``, or this process.
     """
     app = Flask(__name__, root_path=HERE)
     chat_streamer = streamer if streamer is not None else default_streamer()
+    answers = streams if streams is not None else ResumableStreams(os.environ.get("REDIS_URL") or None)
     app.config["STREAMER"] = chat_streamer
+    app.config["STREAMS"] = answers
     label = f"{chat_streamer.provider}:{chat_streamer.model}"
 
     @app.get("/")
@@ -90,9 +108,25 @@ def create_app(
     def chat() -> Any:
         try:
             messages = _history(request.get_json(silent=True))
-            return flask_response(chat_streamer, messages, callbacks=callbacks, keepalive=keepalive)
+            stream_id = answers.start(chat_streamer, messages, callbacks=callbacks)
         except (ValueError, llmstreamer.ConfigurationError) as exc:  # bad input: nothing was sent upstream
             return jsonify(error=str(exc)), 400
+        except StreamLogError as exc:  # Redis is down: nothing was sent upstream
+            return jsonify(error=str(exc)), 503
+        return jsonify(id=stream_id), 201
+
+    @app.get("/chat/<stream_id>/events")
+    def follow(stream_id: str) -> Any:
+        return flask_resume(answers, stream_id, keepalive=keepalive)
+
+    @app.post("/chat/<stream_id>/cancel")
+    def cancel(stream_id: str) -> Any:
+        try:
+            return jsonify(cancelled=answers.cancel(stream_id))
+        except UnknownStreamError as exc:
+            return jsonify(error=str(exc)), 404
+        except StreamLogError as exc:
+            return jsonify(error=str(exc)), 503
 
     return app
 
