@@ -196,7 +196,7 @@ class ResumableStreams:
         return self._log.status(stream_id)
 
     def close(self) -> None:
-        """Release the log's connections; streams still generating in this process go on."""
+        """Release the log's connections, after waiting up to 5 s for this process's streams to be written."""
         self._log.close()
 
     def __enter__(self) -> ResumableStreams:

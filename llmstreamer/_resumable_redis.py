@@ -39,6 +39,7 @@ _GRACE = 10.0  # seconds the writer retries unacknowledged events before giving 
 _RETRY = 0.25  # seconds between those retries
 _MAX_BATCH = 4096  # events in one pipeline at most
 _READ_COUNT = 512  # entries per XREAD at most
+_CLOSE_WAIT = 5.0  # seconds close() waits for this process's streams to be written
 _MAX_BLOCK = 2.0  # seconds one XREAD BLOCK waits at most
 _SOCKET_TIMEOUT = 10.0  # a silent Redis fails a command after this long (reads block 1 s at most)
 _CONNECT_TIMEOUT = 2.0
@@ -82,6 +83,7 @@ class RedisLog:
         self._producing: dict[str, Producing] = {}
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
+        self.grace = _GRACE  # tests shorten it
 
     def _key(self, stream_id: str) -> str:
         return f"{self._prefix}:stream:{stream_id}"
@@ -96,7 +98,9 @@ class RedisLog:
         with self._lock:
             self._producing[stream_id] = producing
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="llmstreamer-resumable-writer", daemon=True)
+                # Not a daemon, like the streams' own threads: the process exits only after the
+                # terminal events are in Redis (or Redis stayed down past the grace period).
+                self._writer = threading.Thread(target=self._write_loop, name="llmstreamer-resumable-writer")
                 self._writer.start()
         return producing
 
@@ -136,9 +140,9 @@ class RedisLog:
                 except StreamLogError as exc:
                     retry_at = time.monotonic() + _RETRY
                     if failing_since is None:
-                        log.warning("resumable stream: %s; retrying for %g s", exc, _GRACE)
+                        log.warning("resumable stream: %s; retrying for %g s", exc, self.grace)
                         failing_since = now
-                    elif now - failing_since >= _GRACE:
+                    elif now - failing_since >= self.grace:
                         self._give_up(pending, exc)
                         pending = []
             if now >= next_check and failing_since is None:
@@ -198,7 +202,7 @@ class RedisLog:
 
     def _give_up(self, pending: list[_Item], exc: StreamLogError) -> None:
         """Redis stayed down past the grace period: cancel this process's streams, drop what is pending."""
-        log.error("resumable stream: %s for %g s; cancelling %d stream(s)", exc, _GRACE, len(self._producing))
+        log.error("resumable stream: %s for %g s; cancelling %d stream(s)", exc, self.grace, len(self._producing))
         with self._lock:
             producing = list(self._producing.values())
             for stream_id in {p.stream_id for p, _, _, end in pending if end is not None}:
@@ -239,6 +243,10 @@ class RedisLog:
         return True
 
     def close(self) -> None:
+        with self._lock:
+            writer = self._writer
+        if writer is not None:  # let this process's streams finish writing, boundedly
+            writer.join(_CLOSE_WAIT)
         self._client.close()
 
 
