@@ -13,7 +13,7 @@ import requests
 
 from llmstreamer import ElizaStreamer
 from llmstreamer._sse import SSEParser
-from tests.test_web_examples import EXAMPLES, Process, gunicorn_args
+from tests.test_web_examples import Process, gunicorn_args
 
 pytest.importorskip("gunicorn")
 pytest.importorskip("redis")
@@ -135,14 +135,13 @@ def test_a_client_whose_instance_is_killed_resumes_on_the_other(instances: Any) 
     parser = SSEParser()
     response = requests.get(f"{url_b}/chat/{stream_id}/events", stream=True, timeout=10)
     try:
-        for chunk in response.iter_content(chunk_size=None):
-            events += [(event_id, name, json.loads(data)) for name, data, event_id in parser.feed(chunk)]
-            if len(events) >= 3:
-                break
+        chunks = response.iter_content(chunk_size=None)  # one iterator: a second one would start from a released body
+        while len(events) < 3:
+            events += [(event_id, name, json.loads(data)) for name, data, event_id in parser.feed(next(chunks))]
         kill_instance(proc_b)
         broken = False
         try:
-            for chunk in response.iter_content(chunk_size=None):
+            for chunk in chunks:
                 events += [(event_id, name, json.loads(data)) for name, data, event_id in parser.feed(chunk)]
         except requests.RequestException:
             broken = True
