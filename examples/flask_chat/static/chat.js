@@ -16,6 +16,7 @@ const saved = load();
 const conversation = saved.conversation;  // [{role, content}], sent with every request
 let active = saved.active;  // {id} of the answer being generated, or null
 let source = null;  // the EventSource following it
+let leaving = false;  // the page is being unloaded: its closing connection is no failure
 
 function load() {
   try {
@@ -110,7 +111,7 @@ function follow(id, bubble, userBubble) {
   source.addEventListener("tool_call", (event) => note(bubble, `called ${JSON.parse(event.data).name}`));
   source.addEventListener("done", (event) => settle(bubble, userBubble, { state: "done", data: JSON.parse(event.data) }));
   source.addEventListener("error", (event) => {
-    if (source !== mine) return;
+    if (source !== mine || leaving) return;
     if (event.data !== undefined) {  // the answer's own "error" event: it is over
       const data = JSON.parse(event.data);
       const state = data.error === "StreamCancelled" ? "stopped" : "error";
@@ -176,6 +177,15 @@ document.getElementById("reset").addEventListener("click", () => {
   setBusy(false);
   setStatus("idle", "Ready.");
 });
+
+// A reload closes the EventSource; the answer goes on, and the next page follows it again.
+function leave() {
+  leaving = true;
+  if (source) source.close();
+}
+window.addEventListener("beforeunload", leave);
+window.addEventListener("pagehide", leave);
+window.addEventListener("pageshow", () => { leaving = false; });
 
 // Show the saved conversation; resume the answer that was being written, if any.
 let lastUser = null;
