@@ -13,8 +13,11 @@ the cancel keys of its streams (one ``MGET``, every `_POLL` s). When Redis fails
 keeps the events Redis has not acknowledged and retries them, in order, for `_GRACE` s; then it
 cancels its streams (no more tokens are paid for an answer nobody can read) and drops them.
 
-Readers use ``XREAD BLOCK``, which wakes as soon as an entry is added. Every ``redis``
-exception becomes `StreamLogError` at `_translated`, the one boundary.
+Readers use ``XREAD BLOCK``, which wakes as soon as an entry is added. A producing process
+renews ``P:stream:<id>:alive`` every second (it expires after `_ALIVE` s); a reader that finds a
+running stream without it knows the producer died (a killed worker or machine) and ends the log
+itself, atomically, with an ``error`` event (`StreamError`), so no follower waits forever.
+Every ``redis`` exception becomes `StreamLogError` at `_translated`, the one boundary.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ._payloads import _dumps
 from ._resumable_log import Entry, Producing, unknown
 from .errors import ConfigurationError, StreamLogError
 
@@ -35,17 +39,32 @@ __all__ = ["RedisLog"]
 log = logging.getLogger(__name__)
 
 _POLL = 0.2  # seconds between the writer's checks for cancels
+_BEAT = 1.0  # seconds between the writer's heartbeats for its running streams
+_ALIVE = 15.0  # seconds without a heartbeat after which a running stream's producer is dead
 _GRACE = 10.0  # seconds the writer retries unacknowledged events before giving up
 _RETRY = 0.25  # seconds between those retries
 _MAX_BATCH = 4096  # events in one pipeline at most
 _READ_COUNT = 512  # entries per XREAD at most
 _CLOSE_WAIT = 5.0  # seconds close() waits for this process's streams to be written
 _MAX_BLOCK = 2.0  # seconds one XREAD BLOCK waits at most
+_MAX_CONNECTIONS = 10_000  # every follower waiting in XREAD BLOCK holds one (redis-py's default is 100)
 _SOCKET_TIMEOUT = 10.0  # a silent Redis fails a command after this long (reads block 1 s at most)
 _CONNECT_TIMEOUT = 2.0
 _ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 _Item = tuple[Producing, str, str, "str | None"]
+
+# KEYS: status, alive, events; ARGV: error data, ttl ms. Ends a running stream whose producer is gone.
+_BURY = """
+if redis.call('GET', KEYS[1]) == 'running' and redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('XADD', KEYS[3], '*', 't', 'error', 'd', ARGV[1])
+  redis.call('SET', KEYS[1], 'error', 'PX', ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+  return 1
+end
+return 0
+"""
+_DEAD = {"error": "StreamError", "message": "the process generating this answer stopped", "provider": None}
 
 
 @contextmanager
@@ -78,12 +97,14 @@ class RedisLog:
             socket_timeout=_SOCKET_TIMEOUT,
             socket_connect_timeout=_CONNECT_TIMEOUT,
             retry=Retry(NoBackoff(), 1),
+            max_connections=_MAX_CONNECTIONS,
         )
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._producing: dict[str, Producing] = {}
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self.grace = _GRACE  # tests shorten it
+        self.alive_ms = round(_ALIVE * 1000)  # and this
 
     def _key(self, stream_id: str) -> str:
         return f"{self._prefix}:stream:{stream_id}"
@@ -93,7 +114,10 @@ class RedisLog:
     def open(self, stream_id: str) -> Producing:
         key = self._key(stream_id)
         with _translated("starting a stream"):
-            self._client.set(key + ":status", "running", px=self._ttl_ms)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(key + ":status", "running", px=self._ttl_ms)
+            pipe.set(key + ":alive", "1", px=self.alive_ms)
+            pipe.execute()
         producing = Producing(stream_id)
         with self._lock:
             self._producing[stream_id] = producing
@@ -122,6 +146,7 @@ class RedisLog:
         failing_since: float | None = None
         retry_at = 0.0
         next_check = time.monotonic() + _POLL
+        next_beat = time.monotonic() + _BEAT
         next_refresh = time.monotonic() + self._refresh
         while True:
             wait = _POLL if failing_since is None or not pending else max(0.0, retry_at - time.monotonic())
@@ -147,8 +172,11 @@ class RedisLog:
                         pending = []
             if now >= next_check and failing_since is None:
                 next_check = now + _POLL
-                self._check(now >= next_refresh)
-                if now >= next_refresh:
+                beat, refresh = now >= next_beat, now >= next_refresh
+                self._check(beat=beat, refresh=refresh)
+                if beat:
+                    next_beat = now + _BEAT
+                if refresh:
                     next_refresh = now + self._refresh
             with self._lock:
                 if not pending and not self._producing and self._queue.empty():
@@ -168,6 +196,8 @@ class RedisLog:
         for key, status in statuses.items():
             pipe.set(key + ":status", status, px=ttl)
             pipe.pexpire(key, ttl)
+            if status != "running":
+                pipe.delete(key + ":alive")
         with _translated("appending events"):
             pipe.execute()
         ended = [p.stream_id for p, _, _, end in items if end is not None]
@@ -176,8 +206,8 @@ class RedisLog:
                 for stream_id in ended:
                     self._producing.pop(stream_id, None)
 
-    def _check(self, refresh: bool) -> None:
-        """Cancel the streams whose cancel key is set; renew the TTLs of running streams when asked."""
+    def _check(self, *, beat: bool, refresh: bool) -> None:
+        """Cancel the streams whose cancel key is set; send heartbeats and renew TTLs when asked."""
         with self._lock:
             producing = list(self._producing.values())
         if not producing:
@@ -187,10 +217,11 @@ class RedisLog:
             with _translated("checking for cancels"):
                 pipe = self._client.pipeline(transaction=False)
                 pipe.mget([k + ":cancel" for k in keys])
-                if refresh:
-                    for key in keys:
-                        pipe.pexpire(key, self._ttl_ms)
-                        pipe.set(key + ":status", "running", px=self._ttl_ms, xx=True)
+                for key in keys if beat else ():
+                    pipe.set(key + ":alive", "1", px=self.alive_ms)
+                for key in keys if refresh else ():
+                    pipe.pexpire(key, self._ttl_ms)
+                    pipe.set(key + ":status", "running", px=self._ttl_ms, xx=True)
                 flags = pipe.execute()[0]
         except StreamLogError as exc:
             log.debug("resumable stream: %s", exc)
@@ -220,7 +251,7 @@ class RedisLog:
             status = self._client.get(key + ":status")
         if status is None:
             raise unknown(stream_id)
-        return _RedisReader(self._client, stream_id, key, after or "0-0", finished=status != b"running")
+        return _RedisReader(self, stream_id, key, after or "0-0", finished=status != b"running")
 
     def status(self, stream_id: str) -> str | None:
         with _translated("reading a status"):
@@ -253,8 +284,9 @@ class RedisLog:
 class _RedisReader:
     """Follows one Redis stream with XREAD BLOCK from an id on."""
 
-    def __init__(self, client: Any, stream_id: str, key: str, after: str, *, finished: bool) -> None:
-        self._client = client
+    def __init__(self, log_: RedisLog, stream_id: str, key: str, after: str, *, finished: bool) -> None:
+        self._log = log_
+        self._client = log_._client
         self._stream_id = stream_id
         self._key = key
         self._last = after
@@ -276,8 +308,13 @@ class _RedisReader:
         if entries:
             self.ended = entries[-1][1] in ("done", "error")
             return entries
+        key = self._key
         with _translated("reading a status"):
-            status = self._client.get(self._key + ":status")
+            status, alive = self._client.mget([key + ":status", key + ":alive"])
+            if status == b"running" and alive is None:  # its producer died: end the log for everyone
+                buried = self._client.eval(_BURY, 3, key + ":status", key + ":alive", key, _dumps(_DEAD), self._log._ttl_ms)
+                log.warning("resumable stream %s: its producer stopped sending heartbeats%s", self._stream_id, "" if buried else " (ended by another reader)")
+                status = b"error"
         if status is None:
             raise unknown(self._stream_id)
         if status != b"running":  # the terminal event was added before the status: read once more

@@ -1,7 +1,7 @@
 """A separate process for the cross-process tests of resumable streams: start a stream, or cancel one.
 
 ``python -m tests.resumable_proc start URL SEED PACE TEXT`` starts Eliza's answer to TEXT on the
-Redis log at URL, prints ``id <stream id>``, waits for the end and prints ``calls <json>``: every
+Redis log at URL (``ALIVE_MS`` in the environment shortens its heartbeat expiry), prints ``id <stream id>``, waits for the end and prints ``calls <json>``: every
 callback the producing process saw. ``python -m tests.resumable_proc cancel URL ID`` cancels a
 stream and prints ``cancelled <bool>``.
 """
@@ -9,6 +9,7 @@ stream and prints ``cancelled <bool>``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from typing import Any
@@ -32,6 +33,8 @@ def start(url: str, seed: int, pace: float, text: str) -> None:
 
     callbacks = StreamCallbacks(on_content=lambda t: calls.append(["content", t]), on_finish=finish, on_error=error)
     streams = ResumableStreams(url)
+    if os.environ.get("ALIVE_MS"):  # a shorter heartbeat expiry, for the test of a killed producer
+        streams._log.alive_ms = int(os.environ["ALIVE_MS"])  # type: ignore[attr-defined]
     stream_id = streams.start(ElizaStreamer(seed=seed, pace=pace), [{"role": "user", "content": text}], callbacks)
     print("id", stream_id, flush=True)
     if not ended.wait(60):

@@ -307,7 +307,7 @@ def test_hundred_streams_with_three_readers_each(streams: ResumableStreams) -> N
     """100 concurrent streams, each followed live by 3 readers, all end with their own whole answer."""
     questions = [f"I remember my {thing} number {i}" for i, thing in enumerate(["dog", "house", "school", "friend"] * 25)]
     expected = [ElizaStreamer(seed=i).chat([{"role": "user", "content": q}]).text for i, q in enumerate(questions)]
-    ids = [streams.start(ElizaStreamer(seed=i, pace=0.002), [{"role": "user", "content": q}]) for i, q in enumerate(questions)]
+    ids = [streams.start(ElizaStreamer(seed=i, pace=0.03), [{"role": "user", "content": q}]) for i, q in enumerate(questions)]
     results: dict[tuple[int, int], str] = {}
     failures: list[BaseException] = []
 
@@ -325,3 +325,54 @@ def test_hundred_streams_with_three_readers_each(streams: ResumableStreams) -> N
     assert failures == []
     assert all(results.get((i, j)) == expected[i] for i in range(100) for j in range(3))
     assert all(streams.status(i) == "done" for i in ids)
+
+
+# --- the Flask glue -----------------------------------------------------------------------------
+
+
+def resume_app(streams: ResumableStreams) -> Any:
+    """A Flask app with one route: flask_resume for /s/<id>."""
+    flask = pytest.importorskip("flask")
+    from llmstreamer.web import flask_resume
+
+    app = flask.Flask("resume")
+    app.add_url_rule("/s/<stream_id>", "follow", lambda stream_id: flask_resume(streams, stream_id, keepalive=0.5))
+    return app
+
+
+def test_flask_resume_reads_last_event_id(streams: ResumableStreams) -> None:
+    """200 with every event, or only those after Last-Event-ID; 204 once the client has the terminal event."""
+    stream_id = streams.start(ElizaStreamer(seed=6), SAD)
+    events = list(streams.events(stream_id, timeout=10))
+    client = resume_app(streams).test_client()
+    whole = client.get(f"/s/{stream_id}")
+    assert whole.status_code == 200 and whole.mimetype == "text/event-stream"
+    assert whole.headers["Cache-Control"] == "no-cache" and whole.headers["X-Accel-Buffering"] == "no"
+    assert sse_events(whole.get_data()) == [(e.id, e.type, e.data) for e in events]
+    rest = client.get(f"/s/{stream_id}", headers={"Last-Event-ID": events[4].id})
+    assert sse_events(rest.get_data()) == [(e.id, e.type, e.data) for e in events[5:]]
+    done = client.get(f"/s/{stream_id}", headers={"Last-Event-ID": events[-1].id})
+    assert done.status_code == 204 and done.get_data() == b""
+
+
+def test_flask_resume_refuses_unknown_ids_and_bad_last_event_ids(streams: ResumableStreams) -> None:
+    """404 with a JSON reason for an unknown id, 400 for a Last-Event-ID this log could not have made."""
+    client = resume_app(streams).test_client()
+    missing = client.get("/s/nope")
+    assert missing.status_code == 404 and "nope" in missing.get_json()["error"]
+    stream_id = streams.start(ElizaStreamer(seed=6), SAD)
+    bad = client.get(f"/s/{stream_id}", headers={"Last-Event-ID": "x-y"})
+    assert bad.status_code == 400 and "not an event id" in bad.get_json()["error"]
+    list(streams.events(stream_id, timeout=10))
+
+
+def test_flask_resume_answers_503_when_redis_is_down() -> None:
+    """A log that cannot be reached is a 503 with a JSON reason, not a raw exception."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    streams = ResumableStreams(f"redis://127.0.0.1:{port}/0")
+    response = resume_app(streams).test_client().get("/s/abc")
+    assert response.status_code == 503 and "Redis failed" in response.get_json()["error"]

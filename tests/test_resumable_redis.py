@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -124,10 +125,11 @@ def test_no_acknowledged_event_is_lost_across_a_redis_restart(persistent_redis: 
 # --- several processes --------------------------------------------------------------------------
 
 
-def run(*args: str) -> subprocess.Popen[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``python -m tests.resumable_proc ...`` in the repository root."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.resumable_proc", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.resumable_proc", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -183,6 +185,26 @@ def test_cancel_from_a_third_process(redis_url: str) -> None:
         streams.close()
     finally:
         assert producer.wait(20) == 0
+
+
+def test_followers_learn_that_the_producer_died(redis_url: str) -> None:
+    """The producing process is SIGKILLed mid-answer: its heartbeat stops, and followers get a StreamError event instead of waiting forever."""
+    producer = run("start", redis_url, "6", "0.5", LONG, env={"ALIVE_MS": "600"})
+    stream_id = line_of(producer, "id")
+    streams = ResumableStreams(redis_url)
+    events = streams.events(stream_id, timeout=30)
+    first = next(events)
+    assert first.type == "content"
+    producer.kill()
+    producer.wait(10)
+    rest = list(events)
+    assert [e.type for e in rest][-1] == "error"
+    assert rest[-1].data == {"error": "StreamError", "message": "the process generating this answer stopped", "provider": None}
+    assert all(e.type == "content" for e in rest[:-1])
+    assert streams.status(stream_id) == "error"
+    again = list(streams.events(stream_id, after=first.id, timeout=5))  # a later follower sees the same end
+    assert again == rest
+    streams.close()
 
 
 def test_many_processes_follow_one_stream(redis_url: str) -> None:
