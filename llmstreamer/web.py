@@ -1,8 +1,5 @@
 """Bridges from a stream to web servers: an SSE body for any WSGI app, a Flask response, a WebSocket relay.
 
-`ResumableStreams` (with `flask_resume`) keeps a generation running apart from any connection,
-its events in a log (this process, or Redis) that any worker replays from ``Last-Event-ID``.
-
 All three run the stream with `Streamer.stream_chat` on its worker thread and hand its events,
 through a queue, to the thread that serves the client. Pulling with `Streamer.stream` in the
 server's thread would be simpler, but a read blocked on a silent model would block that thread
@@ -11,6 +8,10 @@ only call ``close()`` between two chunks. With the queue, the serving thread wak
 ``keepalive`` seconds, writes a comment (a write to a departed client fails, and the server then
 calls ``close()``), and ``close()`` cancels the stream: `StreamHandle.cancel` shuts the upstream
 socket down at once, even in the middle of a blocked read, so no more tokens are paid for.
+
+`ResumableStreams` (with `flask_resume`) instead runs a generation apart from any connection and
+keeps its events (the ones below) in a log, in this process or in Redis, that any worker replays
+from ``Last-Event-ID``; see `llmstreamer._resumable`.
 
 Events (SSE ``event:`` names, or the ``"type"`` of a WebSocket frame), each with a JSON object:
 
