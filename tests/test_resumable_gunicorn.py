@@ -92,7 +92,7 @@ def joined(events: list[tuple[str, str, dict[str, Any]]]) -> str:
 
 def test_four_workers_share_answers_through_redis(instances: Any) -> None:
     """With gunicorn -w 4 -k gthread, an answer is followed 2 events per connection across workers, and Stop from any worker cancels."""
-    _, url = instances(4, 0.05)
+    _, url = instances(4, 0.15)  # about 2 s per answer: time to cancel the second one mid-way
     stream_id = start_answer(url)
     events: list[tuple[str, str, dict[str, Any]]] = []
     for _ in range(40):

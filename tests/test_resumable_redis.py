@@ -165,7 +165,7 @@ def test_read_and_resume_in_another_process(redis_url: str) -> None:
 
 def test_cancel_from_a_third_process(redis_url: str) -> None:
     """Started in one process, followed in this one, cancelled from a third: the log ends with StreamCancelled within a second."""
-    producer = run("start", redis_url, "6", "0.3", LONG)
+    producer = run("start", redis_url, "6", "0.5", LONG)  # about 6 s: room for a slow canceller process
     try:
         stream_id = line_of(producer, "id")
         streams = ResumableStreams(redis_url)
