@@ -210,13 +210,17 @@ def test_stop_ends_the_stream_and_cancels_it_on_the_server(
         browser.save_screenshot(str(tmp_path / "stopped.png"))
 
 
+@pytest.mark.parametrize("log", ["memory", "redis"])
 def test_reload_mid_answer_shows_the_whole_answer_once(
-    chat_example: ModuleType, browser: Any, recorder: Any, tmp_path: Path
+    chat_example: ModuleType, browser: Any, recorder: Any, tmp_path: Path, request: pytest.FixtureRequest, log: str
 ) -> None:
     """Reloading the page mid-answer follows the same answer again: it ends whole, once, and was generated once."""
+    from llmstreamer.web import ResumableStreams
+
     full = ElizaStreamer(seed=5).chat([{"role": "user", "content": LONG}]).text
     eliza = SpyEliza(seed=5, pace=0.15)
-    app = chat_example.create_app(eliza, callbacks=recorder)
+    streams = ResumableStreams(request.getfixturevalue("redis_url") if log == "redis" else None)
+    app = chat_example.create_app(eliza, callbacks=recorder, streams=streams)
     with serving(app) as url, screenshot_on_failure(browser, tmp_path):
         browser.get(url)
         send(browser, LONG)

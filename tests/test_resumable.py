@@ -117,6 +117,18 @@ def test_a_failed_stream_ends_with_its_error_event(streams: ResumableStreams, se
     assert streams.status(stream_id) == "error"
 
 
+def test_a_raising_callback_ends_the_log_with_callback_error(streams: ResumableStreams) -> None:
+    """A server-side callback that raises stops the answer; the log ends with a CallbackError event."""
+
+    def boom(text: str) -> None:
+        raise RuntimeError("metrics are down")
+
+    stream_id = streams.start(ElizaStreamer(seed=1), SAD, StreamCallbacks(on_content=boom))
+    events = list(streams.events(stream_id, timeout=10))
+    assert [e.type for e in events] == ["content", "error"]
+    assert events[-1].data["error"] == "CallbackError" and streams.status(stream_id) == "error"
+
+
 def test_bad_options_fail_at_start_and_leave_no_stream(streams: ResumableStreams, server: FakeLLMServer, openai: OpenAIStreamer) -> None:
     """start() raises ConfigurationError for an option the provider refuses; nothing goes upstream."""
     with pytest.raises(ConfigurationError):
