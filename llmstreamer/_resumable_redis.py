@@ -92,13 +92,16 @@ class RedisLog:
         self._ttl_ms = max(1, round(ttl * 1000))
         self._refresh = min(ttl / 3, 60.0)  # how often running streams' keys get their TTL renewed
         # One immediate retry replaces a pooled connection that a Redis restart left dead.
-        self._client: Any = redis.Redis.from_url(
-            url,
-            socket_timeout=_SOCKET_TIMEOUT,
-            socket_connect_timeout=_CONNECT_TIMEOUT,
-            retry=Retry(NoBackoff(), 1),
-            max_connections=_MAX_CONNECTIONS,
-        )
+        try:
+            self._client: Any = redis.Redis.from_url(
+                url,
+                socket_timeout=_SOCKET_TIMEOUT,
+                socket_connect_timeout=_CONNECT_TIMEOUT,
+                retry=Retry(NoBackoff(), 1),
+                max_connections=_MAX_CONNECTIONS,
+            )
+        except ValueError as exc:  # a malformed URL (the URL may hold a password: not repeated)
+            raise ConfigurationError(f"not a usable Redis URL: {exc}") from exc
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._producing: dict[str, Producing] = {}
         self._lock = threading.Lock()

@@ -217,6 +217,8 @@ def test_bad_arguments_are_refused() -> None:
             ResumableStreams(None, **kwargs)
     with pytest.raises(ConfigurationError, match="redis://"):
         ResumableStreams("postgres://x")
+    with pytest.raises(ConfigurationError, match="not a usable Redis URL"):
+        ResumableStreams("redis://127.0.0.1:notaport/0")
     assert issubclass(StreamLogError, APIConnectionError)
 
 
