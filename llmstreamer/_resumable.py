@@ -74,12 +74,12 @@ class ResumableStreams:
     """Answers that keep generating when their client leaves, and that any worker can resume.
 
     Args:
-        url: Where the log lives. None or ``"memory://"``: in this process (one worker; logs
-            vanish with it). ``"redis://host:port/db"`` (or ``rediss://``, ``unix://``): Redis
-            Streams, shared by every process and machine that uses the same Redis
-            (``pip install llmstreamer[redis]``).
-        ttl: Seconds a log is kept after its stream ended (and after its last event while
-            running); then its id is unknown.
+        url: Where the log lives. None (or ``""``, or ``"memory://"``): in this process (one
+            worker; logs vanish with it). ``"redis://host:port/db"`` (or ``rediss://``,
+            ``unix://``): Redis Streams, shared by every process and machine that uses the same
+            Redis (``pip install llmstreamer[redis]``).
+        ttl: Seconds a log is kept after its stream ended (a running stream's log is kept while
+            it runs); then its id is unknown.
         prefix: The prefix of every Redis key (``<prefix>:stream:<id>`` and friends).
 
     Errors: an unknown or expired id raises `UnknownStreamError` (a `KeyError`); a Redis that
@@ -100,7 +100,7 @@ class ResumableStreams:
             raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
         self.url = url
         self._log: Log
-        if url is None or url == "memory://":
+        if url is None or url in ("", "memory://"):  # "": an empty REDIS_URL variable
             self._log = MemoryLog(self.ttl)
         elif isinstance(url, str) and url.startswith(("redis://", "rediss://", "unix://")):
             from ._resumable_redis import RedisLog
@@ -110,7 +110,7 @@ class ResumableStreams:
             raise ConfigurationError(f"ResumableStreams needs None, 'memory://' or a redis:// URL, got {url!r}")
 
     def __repr__(self) -> str:
-        where = "memory" if self.url in (None, "memory://") else "redis"
+        where = "memory" if self.url in (None, "", "memory://") else "redis"
         return f"<ResumableStreams {where} ttl={self.ttl:g}>"
 
     def start(
