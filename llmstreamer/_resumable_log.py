@@ -83,6 +83,8 @@ class Producing:
     stream_id: str
     handle: StreamHandle | None = None
     cancelled: bool = False
+    sent: int = 0  # events emitted so far (only the stream's worker thread counts)
+    origin: int = 0  # the Redis log's first part of entry ids: the start, in ms since the epoch
 
     def attach(self, handle: StreamHandle) -> None:
         """Record the stream's handle; honour a cancel that came first."""

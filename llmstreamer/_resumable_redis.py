@@ -1,9 +1,14 @@
 """The log of resumable streams on Redis Streams, shared by every process and machine on one Redis.
 
 Keys, per stream (``P`` is the prefix): ``P:stream:<id>`` a Redis stream of entries
-``{t: type, d: JSON data}`` with Redis's own ids (``<ms>-<seq>``, strictly increasing);
-``P:stream:<id>:status`` the status; ``P:stream:<id>:cancel`` set by `cancel` from anywhere.
-Every key expires ``ttl`` after the stream's last write.
+``{t: type, d: JSON data}``; ``P:stream:<id>:status`` the status; ``P:stream:<id>:cancel`` set by
+`cancel` from anywhere. Every key expires ``ttl`` after the stream's last write.
+
+Entry ids are chosen by the producer, not by Redis: ``<ms the stream started>-<n>`` for its
+n-th event. They grow like Redis's own, and they make writing idempotent: when a reply is lost
+(Redis acknowledged the batch, then the connection broke), the writer sends the batch again, and
+Redis refuses the entries it already has ("equal or smaller than the top item") instead of
+storing them twice.
 
 The producer's worker thread only puts events on an in-process queue. One writer thread per
 `RedisLog` (alive while this process has streams running) takes everything that is ready, for
@@ -52,7 +57,7 @@ _SOCKET_TIMEOUT = 10.0  # a silent Redis fails a command after this long (reads 
 _CONNECT_TIMEOUT = 2.0
 _ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
-_Item = tuple[Producing, str, str, "str | None"]
+_Item = tuple[Producing, str, str, str, "str | None"]  # producing, entry id, type, data, end
 
 # KEYS: status, alive, events; ARGV: error data, ttl ms. Ends a running stream whose producer is gone.
 _BURY = """
@@ -121,7 +126,7 @@ class RedisLog:
             pipe.set(key + ":status", "running", px=self._ttl_ms)
             pipe.set(key + ":alive", "1", px=self.alive_ms)
             pipe.execute()
-        producing = Producing(stream_id)
+        producing = Producing(stream_id, origin=time.time_ns() // 1_000_000)
         with self._lock:
             self._producing[stream_id] = producing
             if self._writer is None:
@@ -132,7 +137,8 @@ class RedisLog:
         return producing
 
     def emit(self, producing: Producing, kind: str, data: str, end: str | None) -> None:
-        self._queue.put((producing, kind, data, end))
+        producing.sent += 1
+        self._queue.put((producing, f"{producing.origin}-{producing.sent}", kind, data, end))
 
     def abandon(self, producing: Producing) -> None:
         with self._lock:
@@ -191,9 +197,9 @@ class RedisLog:
         pipe = self._client.pipeline(transaction=False)
         statuses: dict[str, str] = {}
         ttl = self._ttl_ms
-        for producing, kind, data, end in items:
+        for producing, entry_id, kind, data, end in items:
             key = self._key(producing.stream_id)
-            pipe.xadd(key, {"t": kind, "d": data})
+            pipe.xadd(key, {"t": kind, "d": data}, id=entry_id)
             if end is not None or key not in statuses:
                 statuses[key] = end or "running"
         for key, status in statuses.items():
@@ -202,8 +208,11 @@ class RedisLog:
             if status != "running":
                 pipe.delete(key + ":alive")
         with _translated("appending events"):
-            pipe.execute()
-        ended = [p.stream_id for p, _, _, end in items if end is not None]
+            results = pipe.execute(raise_on_error=False)
+            for result in results[: len(items)]:
+                if isinstance(result, Exception) and "equal or smaller" not in str(result):
+                    raise result  # not a retried entry that Redis already had
+        ended = [p.stream_id for p, _, _, _, end in items if end is not None]
         if ended:
             with self._lock:
                 for stream_id in ended:
@@ -239,7 +248,7 @@ class RedisLog:
         log.error("resumable stream: %s for %g s; cancelling %d stream(s)", exc, self.grace, len(self._producing))
         with self._lock:
             producing = list(self._producing.values())
-            for stream_id in {p.stream_id for p, _, _, end in pending if end is not None}:
+            for stream_id in {p.stream_id for p, _, _, _, end in pending if end is not None}:
                 self._producing.pop(stream_id, None)
         for p in producing:
             p.cancel()

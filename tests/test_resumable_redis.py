@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -120,6 +121,79 @@ def test_no_acknowledged_event_is_lost_across_a_redis_restart(persistent_redis: 
     assert text_of(got) == expected
     assert streams.status(stream_id) == "done"
     streams.close()
+
+
+class ReplyEater:
+    """A TCP proxy to Redis that, once armed, lets the next batch of XADDs through and drops Redis's reply (closing the connection)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.armed = threading.Event()
+        self.ate = threading.Event()
+        threading.Thread(target=self._accept, name="test-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            eat = threading.Event()
+            threading.Thread(target=self._up, args=(client, server, eat), name="test-proxy", daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, eat), name="test-proxy", daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, eat: threading.Event) -> None:
+        while data := self._recv(client):
+            if self.armed.is_set() and b"XADD" in data:
+                self.armed.clear()
+                eat.set()
+            server.sendall(data)
+        server.close()
+
+    def _down(self, server: socket.socket, client: socket.socket, eat: threading.Event) -> None:
+        while data := self._recv(server):
+            if eat.is_set():  # Redis has done the work; the client never learns it
+                self.ate.set()
+                client.shutdown(socket.SHUT_RDWR)
+                client.close()
+                server.close()
+                return
+            client.sendall(data)
+        client.close()
+
+    @staticmethod
+    def _recv(sock: socket.socket) -> bytes:
+        try:
+            return sock.recv(65536)
+        except OSError:
+            return b""
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_lost_reply_does_not_duplicate_events(redis_server: RedisServer, redis_url: str) -> None:
+    """Redis stores a batch but its reply is lost: the writer sends it again, and each event is still stored once."""
+    proxy = ReplyEater(redis_server.port)
+    streams = ResumableStreams(f"redis://127.0.0.1:{proxy.port}/0")
+    question = [{"role": "user", "content": LONG}]
+    try:
+        stream_id = streams.start(ElizaStreamer(seed=4, pace=0.05), question)
+        events = streams.events(stream_id, timeout=10)
+        got = [next(events)]
+        proxy.armed.set()
+        got.extend(events)
+        assert proxy.ate.is_set()
+        assert text_of(got) == ElizaStreamer(seed=4).chat(question).text
+        assert [e.id for e in streams.events(stream_id, timeout=0)] == [e.id for e in got]
+        origin = got[0].id.split("-")[0]
+        assert [e.id for e in got] == [f"{origin}-{n}" for n in range(1, len(got) + 1)]
+    finally:
+        streams.close()
+        proxy.close()
 
 
 # --- several processes --------------------------------------------------------------------------
