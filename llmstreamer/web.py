@@ -9,6 +9,10 @@ only call ``close()`` between two chunks. With the queue, the serving thread wak
 calls ``close()``), and ``close()`` cancels the stream: `StreamHandle.cancel` shuts the upstream
 socket down at once, even in the middle of a blocked read, so no more tokens are paid for.
 
+`ResumableStreams` (with `flask_resume`) instead runs a generation apart from any connection and
+keeps its events (the ones below) in a log, in this process or in Redis, that any worker replays
+from ``Last-Event-ID``; see `llmstreamer._resumable`.
+
 Events (SSE ``event:`` names, or the ``"type"`` of a WebSocket frame), each with a JSON object:
 
 ================  ===========================================================================
@@ -29,24 +33,33 @@ Events (SSE ``event:`` names, or the ``"type"`` of a WebSocket frame), each with
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-import attrs
-
-from ._secret import Secret
+from ._payloads import _dumps, _payload, _secret_of
+from ._resumable import ResumableSSE, ResumableStreams, StreamEvent, flask_resume
 from .callbacks import StreamCallbacks, resolve
-from .errors import APIStatusError, CallbackError, ConfigurationError, LLMStreamError
-from .models import Message, Response, ToolCall, ToolResult, Usage
+from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamLogError, UnknownStreamError
+from .models import Message, Response
 
 if TYPE_CHECKING:
     import flask
 
     from .base import Streamer, StreamHandle
 
-__all__ = ["SSEStream", "flask_response", "relay", "sse_stream"]
+__all__ = [
+    "ResumableSSE",
+    "ResumableStreams",
+    "SSEStream",
+    "StreamEvent",
+    "StreamLogError",
+    "UnknownStreamError",
+    "flask_response",
+    "flask_resume",
+    "relay",
+    "sse_stream",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,74 +68,8 @@ _POLL = 1.0  # seconds between checks when keep-alives are off
 _BATCH = 256  # events joined into one write at most
 _JOIN = 5.0  # seconds to wait for a finished stream's worker thread
 _END = frozenset({"done", "error"})
-# Characters that str.splitlines() and other careless line splitters break on, but JSON leaves raw.
-_LINE_SAFE = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 Messages = Iterable["Message | Mapping[str, Any]"]
-
-
-# --- payloads -----------------------------------------------------------------------------------
-
-
-def _call_json(call: ToolCall) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": dict(call.arguments)}
-    if call.error is not None:
-        out["error"] = call.error
-    return out
-
-
-def _usage_json(usage: Usage | None) -> dict[str, Any] | None:
-    return None if usage is None else attrs.asdict(usage)
-
-
-def _response_json(response: Response) -> dict[str, Any]:
-    return {
-        "text": response.text,
-        "thinking": response.thinking,
-        "tool_calls": [_call_json(c) for c in response.tool_calls],
-        "finish_reason": response.finish_reason,
-        "usage": _usage_json(response.usage),
-        "model": response.model,
-        "provider": response.provider,
-        "request_id": response.request_id,
-        "time_to_first_token": response.time_to_first_token,
-        "duration": response.duration,
-        "messages": [m.to_dict() for m in response.messages],
-    }
-
-
-def _error_json(error: LLMStreamError, secret: Secret) -> dict[str, Any]:
-    message = secret.redact(error.message)  # the engine already redacts; never trust one layer
-    out: dict[str, Any] = {"error": type(error).__name__, "message": message, "provider": error.provider}
-    if isinstance(error, APIStatusError):
-        out["status_code"] = error.status_code
-    return out
-
-
-def _payload(kind: str, value: Any, secret: Secret) -> dict[str, Any]:
-    if kind == "content" or kind == "thinking":
-        return {"text": value}
-    if kind == "done":
-        return _response_json(value)
-    if kind == "error":
-        return _error_json(value, secret)
-    if kind == "tool_call":
-        return _call_json(value)
-    if kind == "usage":
-        return attrs.asdict(value)
-    result: ToolResult = value
-    return {"call_id": result.call_id, "name": result.name, "content": result.content, "is_error": result.is_error}
-
-
-def _dumps(payload: Mapping[str, Any]) -> str:
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
-    if "\u2028" in text or "\u2029" in text or "\x85" in text:  # rare: skip the per-character pass
-        text = text.translate(_LINE_SAFE)
-    return text
-
-
-def _secret_of(streamer: Streamer) -> Secret:
-    return getattr(streamer, "_api_key", None) or Secret(None)
 
 
 # --- the pump: a stream on its worker thread, its events handed over through a queue ------------
