@@ -615,15 +615,21 @@ def render(res: Dict[str, Any], made: List[str], notes: str) -> str:
 
 
 def write(res: Dict[str, Any]) -> None:
-    notes = ""
+    notes = resumable = ""
     if os.path.exists(RESULTS_MD):
         with open(RESULTS_MD, encoding="utf-8") as f:
-            found = re.search(r"<!-- notes:start -->.*?<!-- notes:end -->", f.read(), re.S)
+            current = f.read()
+        found = re.search(r"<!-- notes:start -->.*?<!-- notes:end -->", current, re.S)
         if found:
             notes = found.group(0)
+        # benchmarks/resumable.py writes its own section; keep it at the end
+        found = re.search(r"<!-- resumable:start -->.*?<!-- resumable:end -->", current, re.S)
+        if found:
+            resumable = found.group(0)
     made = plots(res)
     with open(RESULTS_MD, "w", encoding="utf-8") as f:
-        f.write(render(res, made, notes))
+        text = render(res, made, notes)
+        f.write(text.rstrip("\n") + "\n\n" + resumable + "\n" if resumable else text)
 
 
 def main() -> None:

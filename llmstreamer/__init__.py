@@ -43,6 +43,7 @@ from .errors import (
     StreamError,
     ToolError,
 )
+from .hooks import set_default_hooks
 from .models import (
     DocumentPart,
     Event,
@@ -60,8 +61,11 @@ from .retry import RetryPolicy, Timeout
 from .sessions import open_session_store
 
 if TYPE_CHECKING:
+    from ._agent_store import AgentStore
     from ._embed import Embeddings
     from ._engine import StreamHandle
+    from ._file_tools import file_tools
+    from .agents import Agent
     from .provider import HTTPStreamer, Streamer
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -99,12 +103,17 @@ _LAZY = {
     "Tool": "llmstreamer.tools",
     "Toolbox": "llmstreamer.tools",
     "tool": "llmstreamer.tools",
+    "file_tools": "llmstreamer._file_tools",
+    "Agent": "llmstreamer.agents",
+    "AgentStore": "llmstreamer._agent_store",
 }
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentStore",
     "AnthropicStreamer",
     "AuthenticationError",
     "BadRequestError",
@@ -154,9 +163,11 @@ __all__ = [
     "Toolbox",
     "Usage",
     "__version__",
+    "file_tools",
     "list_providers",
     "open_session_store",
     "providers",
+    "set_default_hooks",
     "streamer",
     "tool",
 ]

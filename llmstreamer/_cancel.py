@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import APITimeoutError, LLMStreamError, StreamCancelled
 
@@ -29,7 +29,7 @@ def set_retry_sleep(enabled: bool) -> bool:
 class CancelToken:
     """The cancel state of one stream: why it stopped, and how to abort what is in flight."""
 
-    __slots__ = ("_aborts", "_event", "_lock", "_timer", "_total", "reason")
+    __slots__ = ("_aborts", "_event", "_lock", "_timer", "_total", "reason", "recorder")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,6 +38,7 @@ class CancelToken:
         self._timer: threading.Timer | None = None
         self._total: float | None = None
         self.reason: str | None = None  # None, "cancelled" or "timeout"
+        self.recorder: Any = None  # the stream's hooks recorder (``_recorder``), when hooks are set
 
     @property
     def cancelled(self) -> bool:

@@ -11,9 +11,7 @@ connection, so no further tokens are paid for.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
 import time
 from concurrent.futures import Executor
 from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Protocol
@@ -22,8 +20,10 @@ import attrs
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
+from ._handle import StreamHandle, spawn
 from ._inline import inline_documents
 from ._options import Options, check_contents, coerce_messages, make_options
+from ._recorder import recorder_for
 from ._spec import ProviderSpec
 from .callbacks import resolve
 from .errors import (
@@ -39,9 +39,8 @@ from .retry import RetryPolicy, Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "launch", "prepare", "spawn"]
+__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "events", "launch", "prepare", "spawn"]
 
-_thread_ids = itertools.count(1)
 
 _TEXT_TYPES = frozenset({"content", "thinking"})
 # provider events that are also public, passed on as they arrive
@@ -89,6 +88,7 @@ class Run:
         self.options = options
         self.token = CancelToken()
         self.context = RoundContext(self.token, state)
+        self.token.recorder = recorder_for(self)
         self.acc = Accumulator(streamer.spec.name, streamer.model)
         self.started = time.monotonic()
         self.delivered = False
@@ -151,11 +151,13 @@ class Run:
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
             if number == options.max_iterations:
                 return "max_iterations"
-            from .tools import execute
+            from ._tool_round import run_calls
 
             results = []
-            for call in calls:
-                result = execute(call, toolbox, options.confirm_tool)
+            parallel = options.parallel_tools is not False
+            for result in run_calls(
+                calls, toolbox, options.confirm_tool, self.token, provider=self.streamer.spec.name, parallel=parallel
+            ):
                 results.append(result)
                 yield Event("tool_result", data=result)
             reply = Message.tool(results)
@@ -170,7 +172,9 @@ class Run:
         emitted: set[int] = set()  # tool calls already passed on (whole calls, as they came)
         while True:
             try:
-                for event in streamer.stream_round(tuple(history), self.options, self.context):
+                # never bound to a name: the round's generator must die with the loop (that closes its connection)
+                round_ = streamer.stream_round if token.recorder is None else token.recorder.round(streamer.stream_round)
+                for event in round_(tuple(history), self.options, self.context):
                     acc.handle(event)
                     if event.type in _IMMEDIATE:
                         if not self.delivered:
@@ -208,6 +212,8 @@ class Run:
                 delay = policy.delay(attempt, err)
                 attempt += 1
                 log.debug("%s: retry %d in %.2f s after %s", streamer.spec.name, attempt, delay, type(err).__name__)
+                if token.recorder is not None:
+                    token.recorder.retry(err, attempt, delay)
                 yield Event("retry", data=(err, attempt, delay))
                 if token.backoff(delay):
                     raise token.error(streamer.spec.name) from None
@@ -295,6 +301,12 @@ def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
         log.exception("llmstreamer: %s raised; the exception was dropped", name)
 
 
+def events(run: Run) -> Iterator[Event]:
+    """``run``'s events for ``stream`` and ``chat`` (through the hooks' recorder when there is one)."""
+    rec = run.token.recorder
+    return run.events() if rec is None else rec.events(run)
+
+
 def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: Any = None) -> Run:
     """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
     msgs = inline_documents(coerce_messages(messages), streamer.spec.document_types, streamer.spec.name)
@@ -308,82 +320,14 @@ def launch(run: Run, callbacks: Any, on_end: Callable[[Any], None] | None = None
     """Run ``run`` on a worker thread (or the streamer's executor) firing ``callbacks``; its handle."""
     found = resolve(callbacks)
     streamer = run.streamer
-    handle = StreamHandle(lambda: dispatch(run, found, on_end), run.token.cancel, f"{streamer.spec.name}:{streamer.model}")
+    rec = run.token.recorder
+
+    def work() -> Response | LLMStreamError:
+        if rec is None:
+            return dispatch(run, found, on_end)
+        return rec.dispatch(lambda r, c: dispatch(r, c, on_end), run, found)  # type: ignore[no-any-return]
+
+    handle = StreamHandle(work, run.token.cancel, f"{streamer.spec.name}:{streamer.model}")
     handle._stream = run
     spawn(handle, streamer.spec.name, streamer.executor)
     return handle
-
-
-def spawn(handle: StreamHandle, provider: str, executor: Executor | None = None) -> None:
-    """Run ``handle``'s work on ``executor``, else on a new thread ``llmstreamer-<provider>-<n>``."""
-    if executor is not None:
-        executor.submit(handle._work)
-        return
-    thread = threading.Thread(target=handle._work, name=f"llmstreamer-{provider}-{next(_thread_ids)}")
-    handle._thread = thread
-    thread.start()
-
-
-class StreamHandle:
-    """The running stream of one `Streamer.stream_chat` call.
-
-    Example::
-
-        handle = streamer.stream_chat(messages, StreamCallbacks(on_content=print))
-        handle.wait(timeout=60)
-        response = handle.result()   # raises the stream's error, if it failed
-    """
-
-    def __init__(self, work: Callable[[], Any], cancel: Callable[[], None], label: str) -> None:
-        """A handle on ``work`` (run by `spawn`; it returns the outcome after the terminal
-        callback), stopped by ``cancel``, shown as ``label`` (``provider:model``)."""
-        self._run_work = work
-        self._cancel = cancel
-        self._label = label
-        self._done = threading.Event()
-        self._outcome: Any = None
-        self._thread: threading.Thread | None = None
-        self._stream: Run | None = None  # the engine's run, when the handle is a stream's
-
-    def _work(self) -> None:
-        try:
-            self._outcome = self._run_work()
-        finally:
-            self._done.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the terminal callback has returned; False if ``timeout`` expired first."""
-        if not self._done.wait(timeout):
-            return False
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-        return True
-
-    def result(self, timeout: float | None = None) -> Response:
-        """The final `Response`; raises the stream's `LLMStreamError` if it failed.
-
-        Raises:
-            TimeoutError: the stream did not end within ``timeout`` seconds.
-        """
-        if not self.wait(timeout):
-            raise TimeoutError(f"the stream did not end within {timeout} s")
-        outcome = self._outcome
-        if isinstance(outcome, LLMStreamError):
-            raise outcome
-        assert outcome is not None
-        response: Response = outcome
-        return response
-
-    def cancel(self) -> None:
-        """Stop the stream from any thread: the connection is shut down at once and the stream
-        ends with ``on_error(StreamCancelled)`` (unless it had already ended)."""
-        self._cancel()
-
-    def done(self) -> bool:
-        """True once the terminal callback has returned."""
-        return self._done.is_set()
-
-    def __repr__(self) -> str:
-        state = "done" if self.done() else "running"
-        return f"<StreamHandle {self._label} {state}>"

@@ -24,7 +24,7 @@ __all__ = [
 REASONING_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 # Options the engine itself honours for every provider.
-ENGINE_OPTIONS = frozenset({"system", "max_iterations", "confirm_tool", "extra"})
+ENGINE_OPTIONS = frozenset({"system", "max_iterations", "confirm_tool", "extra", "parallel_tools"})
 # Options nearly every provider takes (a ProviderSpec lists these plus its own).
 COMMON_OPTIONS = frozenset({"temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "reasoning"})
 
@@ -44,6 +44,8 @@ class Options:
     tool_choice: Any = None
     max_iterations: int = 10
     confirm_tool: Callable[..., Any] | None = None
+    # None means on: the calls of one round run concurrently (False runs them one by one)
+    parallel_tools: bool | None = None
     reasoning: str | None = None
     thinking_budget: int | None = None
     response_format: Mapping[str, Any] | None = None
@@ -89,6 +91,10 @@ def _check(name: str, value: Any) -> Any:
     if name == "reasoning":
         if value not in REASONING_LEVELS:
             raise ConfigurationError(f"reasoning must be one of {', '.join(REASONING_LEVELS)}, got {value!r}")
+        return value
+    if name == "parallel_tools":
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"parallel_tools must be True or False, got {value!r}")
         return value
     if name == "confirm_tool":
         if not callable(value):

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import attrs
 
-__all__ = ["ProviderSpec"]
+__all__ = ["LEGACY_FACTS", "ProviderSpec"]
 
 
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -68,3 +68,18 @@ class ProviderSpec:
     embed_options: frozenset[str] = attrs.field(default=frozenset(), converter=_option_names)
     default_embedding_model: str | None = None
     document_types: frozenset[str] = attrs.field(default=frozenset(), converter=_option_names)
+
+
+# class attributes of the first plug-in interface -> the ProviderSpec field each one became
+LEGACY_FACTS = {
+    "provider": "name",
+    "api_key_env": "api_key_env",
+    "requires_key": "requires_key",
+    "base_url_env": "base_url_env",
+    "default_base_url": "default_base_url",
+    "default_model": "default_model",
+    "supported_options": "supported_options",
+    "terminal": "terminal",
+    "runs_tools": "runs_tools",
+    "framing": "framing",
+}

@@ -1,4 +1,4 @@
-"""The command line: ``llmstreamer chat``, ``sessions``, ``models``, ``providers`` and ``embed``.
+"""The command line: ``llmstreamer chat``, ``sessions``, ``agent``, ``embed``, ``models``, ``providers``.
 
 Only cheap modules are imported here; the streamer (and with it ``requests`` and the provider
 module) is loaded when a command needs one, so ``llmstreamer --help`` starts fast.
@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__, _cli_sessions
-from ._cli_printer import PROG, Printer, stats_line
+from ._cli_printer import PROG, Printer
+from ._cli_run import ELIZA_PACE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build, outcome, say, wait
 from ._options import REASONING_LEVELS
 from .conversation import Conversation
-from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamCancelled
+from .errors import ConfigurationError, LLMStreamError
 from .models import Message
 
 if TYPE_CHECKING:
@@ -33,12 +32,6 @@ __all__ = ["main"]
 
 MODEL_ENV = "LLMSTREAMER_MODEL"
 DEFAULT_MODEL = "eliza"
-ELIZA_PACE = 0.05  # seconds between Eliza's words when a person is watching
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def _seconds(text: str) -> float:
@@ -103,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_embed(commands)
     _cli_sessions.add_commands(commands)
+    from ._cli_agents import add_agent_command
+
+    add_agent_command(commands)
     return parser
 
 
@@ -124,10 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\n")
         return EXIT_INTERRUPTED
     except ConfigurationError as err:
-        _say(f"error: {err.message}")
+        say(f"error: {err.message}")
         return EXIT_USAGE
     except LLMStreamError as err:
-        _say(f"error: {err}")
+        say(f"error: {err}")
         return EXIT_FAILED
 
 
@@ -136,25 +132,7 @@ def _out(line: str = "") -> None:
     sys.stdout.flush()
 
 
-def _say(line: str) -> None:
-    sys.stderr.write(f"{PROG}: {line}\n")
-    sys.stderr.flush()
-
-
 # --- chat ----------------------------------------------------------------------------------
-
-
-def _build(spec: str, pace: float | None) -> Streamer:
-    """The streamer for ``provider[:model]``; Eliza gets its pace."""
-    from .registry import resolve, streamer
-
-    cls, _ = resolve(spec.partition(":")[0].strip().lower())
-    kwargs: dict[str, Any] = {}
-    if cls.spec.name == "eliza":
-        kwargs["pace"] = pace if pace is not None else (ELIZA_PACE if sys.stdout.isatty() else 0.0)
-    elif pace is not None:
-        raise ConfigurationError("--pace only applies to eliza")
-    return streamer(spec, **kwargs)
 
 
 def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any]:
@@ -168,56 +146,6 @@ def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any
     return options
 
 
-def _wait(start: Callable[[], StreamHandle | TurnHandle]) -> None:
-    """Start a stream and wait for it; Ctrl-C cancels it cleanly, then raises KeyboardInterrupt.
-
-    A SIGINT handler is installed *before* the stream starts, so an interrupt that comes while
-    the worker thread is being started (before there is a handle to cancel) is not lost: it is
-    remembered and the stream cancelled as soon as the handle exists. Without it, the worker
-    (a non-daemon thread) could keep the process alive after the interrupt.
-    """
-    interrupted = threading.Event()
-    handles: list[StreamHandle | TurnHandle] = []
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        interrupted.set()
-        for handle in handles:
-            handle.cancel()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
-    try:
-        handle = start()
-        handles.append(handle)
-        if interrupted.is_set():
-            handle.cancel()
-        while not handle.wait(0.5):  # a bounded wait, so the handler runs promptly everywhere
-            pass
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-    if interrupted.is_set():
-        raise KeyboardInterrupt
-
-
-def _outcome(printer: Printer, stats: bool) -> int:
-    """Report how one answer ended; returns the exit code it deserves."""
-    error = printer.error
-    if error is None:
-        if stats and printer.response is not None:
-            _say(stats_line(printer.response))
-        return EXIT_OK
-    if isinstance(error, StreamCancelled):
-        return EXIT_INTERRUPTED
-    if isinstance(error, CallbackError) and isinstance(error.__cause__, BrokenPipeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)  # stdout was closed by the reader: stop quietly
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
-    if not printer.as_json:
-        _say(f"error: {error}")
-    return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED
-
-
 def _chat(args: argparse.Namespace) -> int:
     prompt = " ".join(args.prompt).strip()
     interactive = not prompt and sys.stdin.isatty()
@@ -226,8 +154,8 @@ def _chat(args: argparse.Namespace) -> int:
         if not prompt:
             raise ConfigurationError("no prompt: give one as an argument or on stdin")
     spec = args.model or os.environ.get(MODEL_ENV)
-    conversation = _cli_sessions.open_conversation(args, spec, functools.partial(_build, pace=args.pace), DEFAULT_MODEL)
-    streamer = conversation.streamer if conversation is not None else _build(spec or DEFAULT_MODEL, args.pace)
+    conversation = _cli_sessions.open_conversation(args, spec, functools.partial(build, pace=args.pace), DEFAULT_MODEL)
+    streamer = conversation.streamer if conversation is not None else build(spec or DEFAULT_MODEL, args.pace)
     options = _chat_options(args, streamer)
 
     def printer() -> Printer:
@@ -237,10 +165,10 @@ def _chat(args: argparse.Namespace) -> int:
         return _interactive(streamer, options, printer, args.stats, conversation)
     callbacks = printer()
     if conversation is not None:
-        _wait(lambda: conversation.send(prompt, callbacks, **options))
+        wait(lambda: conversation.send(prompt, callbacks, **options))
     else:
-        _wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
-    return _outcome(callbacks, args.stats)
+        wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
+    return outcome(callbacks, args.stats)
 
 
 def _interactive(
@@ -256,8 +184,8 @@ def _interactive(
 
     def turn(start: Callable[[Printer], StreamHandle | TurnHandle]) -> int:
         callbacks = printer()
-        _wait(lambda: start(callbacks))
-        return _outcome(callbacks, stats)
+        wait(lambda: start(callbacks))
+        return outcome(callbacks, stats)
 
     while True:
         try:

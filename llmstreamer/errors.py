@@ -6,7 +6,8 @@
     ├── ConfigurationError (ValueError)  bad arguments, missing key, unsupported option
     ├── SessionBusyError               a stored session stayed held by another turn past lock_timeout
     ├── APIConnectionError             cannot connect, connection dropped mid-stream
-    │   └── APITimeoutError            connect, idle (read) or total timeout
+    │   ├── APITimeoutError            connect, idle (read) or total timeout
+    │   └── StreamLogError             the resumable streams' shared log (Redis) is unreachable
     ├── APIStatusError                 the provider said no: .status_code .error_type .body .request_id
     │   ├── BadRequestError (400, 422)       ├── AuthenticationError (401)
     │   ├── PermissionDeniedError (403)      ├── NotFoundError (404)
@@ -15,6 +16,7 @@
     ├── StreamError                    malformed stream, unmapped in-band error
     │   └── IncompleteStreamError      body ended without the terminal event
     ├── StreamCancelled                cancel() or a closed iterator
+    ├── UnknownStreamError (KeyError)  no resumable stream has this id (never made, or expired)
     ├── CallbackError                  a user callback raised
     └── ToolError                      unknown tool, tool raised, permission refused
 
@@ -45,7 +47,9 @@ __all__ = [
     "SessionBusyError",
     "StreamCancelled",
     "StreamError",
+    "StreamLogError",
     "ToolError",
+    "UnknownStreamError",
     "error_for_status",
     "status_for_type",
 ]
@@ -134,6 +138,10 @@ class APITimeoutError(APIConnectionError):
         self.kind = kind
 
 
+class StreamLogError(APIConnectionError):
+    """The shared log of `llmstreamer.web.ResumableStreams` (Redis) could not be reached, or a command on it failed."""
+
+
 class APIStatusError(LLMStreamError):
     """The provider answered with an error: an HTTP status, or an in-band error event.
 
@@ -217,6 +225,10 @@ class IncompleteStreamError(StreamError):
 
 class StreamCancelled(LLMStreamError):
     """The stream was cancelled: ``handle.cancel()``, or the iterator was closed."""
+
+
+class UnknownStreamError(LLMStreamError, KeyError):
+    """No resumable stream has this id: it never existed, or its log expired (a `KeyError` too)."""
 
 
 class CallbackError(LLMStreamError):

@@ -1,8 +1,7 @@
 """The provider API: `Streamer`, `HTTPStreamer` and the hooks a provider implements.
 
-A provider, built in or a third-party plug-in, subclasses one of the two bases, states its
-facts in a `ProviderSpec` and implements a few public hooks; threads, retries, timeouts,
-callbacks, accumulation and cancellation live in the engine, once for every provider.
+A provider (built in, or a plug-in) subclasses a base, states its facts in a `ProviderSpec` and
+implements a few public hooks; threads, retries, callbacks and cancellation live in the engine.
 
 Hooks of every `Streamer` (the engine calls them, in this order, for each stream):
 
@@ -54,10 +53,11 @@ from ._fields import loads
 from ._http import Request, Transport, is_json
 from ._options import Options
 from ._secret import Secret
-from ._spec import ProviderSpec
+from ._spec import LEGACY_FACTS, ProviderSpec
 from ._sse import NDJSONParser, SSEParser
 from ._wire_errors import decoding, request_id_of
 from .errors import ConfigurationError, StreamError
+from .hooks import check_hooks
 from .models import Event, Message, Model, Response
 from .retry import RetryPolicy, Timeout
 
@@ -74,21 +74,6 @@ __all__ = [
 ]
 
 
-# class attributes of the first plug-in interface -> the ProviderSpec field each one became
-_LEGACY_FACTS = {
-    "provider": "name",
-    "api_key_env": "api_key_env",
-    "requires_key": "requires_key",
-    "base_url_env": "base_url_env",
-    "default_base_url": "default_base_url",
-    "default_model": "default_model",
-    "supported_options": "supported_options",
-    "terminal": "terminal",
-    "runs_tools": "runs_tools",
-    "framing": "framing",
-}
-
-
 class Streamer(Closing):
     """The base of every provider: one synchronous, callback-style interface to stream a chat.
 
@@ -103,6 +88,7 @@ class Streamer(Closing):
         executor: Run streams on this `concurrent.futures.Executor` instead of a new thread each.
         verify: TLS verification: True, False, or the path of a CA bundle.
         max_event_bytes: Fail a stream whose single event grows past this size (default: no cap).
+        hooks: An observer (or a list): an object with any of the `llmstreamer.hooks` methods.
 
     Example::
 
@@ -117,7 +103,7 @@ class Streamer(Closing):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Turn the facts of an old-style plug-in (``provider = "x"`` class attributes) into its spec."""
         super().__init_subclass__(**kwargs)
-        given = {k: v for k, v in vars(cls).items() if k in _LEGACY_FACTS and not isinstance(v, property)}
+        given = {k: v for k, v in vars(cls).items() if k in LEGACY_FACTS and not isinstance(v, property)}
         if not given:
             return
         warnings.warn(
@@ -126,7 +112,7 @@ class Streamer(Closing):
             DeprecationWarning,
             stacklevel=2,
         )
-        cls.spec = attrs.evolve(cls.spec, **{_LEGACY_FACTS[k]: v for k, v in given.items()})
+        cls.spec = attrs.evolve(cls.spec, **{LEGACY_FACTS[k]: v for k, v in given.items()})
         for name in given:
             if isinstance(getattr(Streamer, name, None), property):
                 delattr(cls, name)  # the property reads the spec
@@ -144,6 +130,7 @@ class Streamer(Closing):
         executor: Executor | None = None,
         verify: bool | str = True,
         max_event_bytes: int | None = None,
+        hooks: Any = None,
     ) -> None:
         spec = self.spec
         self.model = model or spec.default_model or ""
@@ -175,6 +162,7 @@ class Streamer(Closing):
         self.executor = executor
         self.verify = verify
         self.max_event_bytes = max_event_bytes
+        self.hooks = check_hooks(hooks)
 
     # --- the facts of the spec, as the engine reads them ---------------------------------------
 
@@ -212,8 +200,9 @@ class Streamer(Closing):
             callbacks: A `StreamCallbacks`, or any object with ``on_*`` methods, or None.
             **options: ``system``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``,
                 ``stop``, ``seed``, ``tools``, ``tool_choice``, ``max_iterations``,
-                ``confirm_tool``, ``reasoning``, ``thinking_budget``, ``response_format``,
-                ``extra``.
+                ``confirm_tool``, ``parallel_tools`` (default on: the calls of one round run
+                concurrently, results in call order), ``reasoning``, ``thinking_budget``,
+                ``response_format``, ``extra``.
 
         Raises:
             ConfigurationError: bad messages or options, before any request is sent.
@@ -223,7 +212,7 @@ class Streamer(Closing):
     def chat(self, messages: Iterable[Message | Mapping[str, Any]], **options: Any) -> Response:
         """Stream the answer in the calling thread and return the final `Response`."""
         response: Response | None = None
-        for event in _engine.prepare(self, messages, options).events():
+        for event in self.stream(messages, **options):
             if event.type == "finish":
                 response = event.data
         assert response is not None
@@ -241,7 +230,7 @@ class Streamer(Closing):
                 if event.type == "content":
                     print(event.text, end="")
         """
-        return _engine.prepare(self, messages, options).events()
+        return _engine.events(_engine.prepare(self, messages, options))
 
     def embed(self, texts: Any, *, dimensions: int | None = None, task_type: str | None = None, normalize: bool | None = None) -> Embeddings:
         """Embed a text or a list of texts: one vector per text, in order (see ``_embed``).
@@ -342,31 +331,43 @@ class HTTPStreamer(Streamer):
             raise token.error(self.provider)
         req = self.build_request(messages, options)
         transport = self.transport
+        rec = token.recorder
+        if rec is not None:
+            rec.request(req)
         resp = transport.send(req, token, self.timeout)
         reuse = False
         try:
+            if rec is not None:
+                rec.response(resp)
             if resp.status_code >= 300 or is_json(resp.headers.get("content-type", "")):
                 raise transport.status_error(resp, token)
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
             body = transport.body(resp, token, self.timeout)
-            ended = yield from self.decode_body(body)
+            if rec is None:
+                ended = yield from self.decode_body(body)
+            else:
+                ended = yield from self.decode_body(rec.count(body), rec.observe(self.new_decoder()))
             # After the terminal event the rest of the body is not ours to wait for: a server
             # that keeps the connection open (or sends junk) gets a short drain, then a close.
             reuse = transport.drain(resp, body) if ended else True
         finally:
             transport.release(resp, token, reuse=reuse)
 
-    def decode_body(self, chunks: Iterable[bytes]) -> Generator[Event, None, bool]:
+    def decode_body(
+        self, chunks: Iterable[bytes], decode: Callable[[str, str], Iterable[Event]] | None = None
+    ) -> Generator[Event, None, bool]:
         """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events.
 
         Returns True when the terminal event ended the round before the body ended (see
         ``spec.done_ends_body``): nothing after it is decoded. A decoder that trips over the
         data (a missing key, a wrong type) ends the stream with `StreamError` ("malformed
-        stream"): the one place where builtin exceptions are caught.
+        stream"): the one place where builtin exceptions are caught. ``decode`` replaces a fresh
+        `new_decoder` (the hooks' recorder passes one that shows each wire event first).
         """
-        decode = self.new_decoder()
+        if decode is None:
+            decode = self.new_decoder()
         framer = SSEParser(self.max_event_bytes) if self.spec.framing == "sse" else NDJSONParser(self.max_event_bytes)
         feed = framer.feed
         stop_at_done = self.spec.done_ends_body

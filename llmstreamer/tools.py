@@ -27,7 +27,7 @@ from . import _schema
 from .errors import CallbackError, ConfigurationError, ToolError
 from .models import ToolCall, ToolResult
 
-__all__ = ["PERMISSIONS", "Tool", "Toolbox", "execute", "tool", "tool_prompt"]
+__all__ = ["PERMISSIONS", "Tool", "Toolbox", "execute", "prepare", "tool", "tool_prompt"]
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,14 @@ class Toolbox:
         if problem:
             raise ToolError(f"tool {name!r}: {problem}")
         try:
-            return _to_text(found(**arguments))
+            value = found(**arguments)
         except Exception as exc:
             raise ToolError(f"tool {name!r} raised {type(exc).__name__}: {exc}") from exc
+        if isinstance(value, ToolResult):
+            if value.is_error:
+                raise ToolError(f"tool {name!r} failed: {value.content}")
+            return value.content
+        return _to_text(value)
 
     def definitions(self) -> list[dict[str, Any]]:
         """Every tool's `Tool.definition`, sorted by name (stable, so prompts cache well)."""
@@ -253,12 +258,26 @@ def execute(call: ToolCall, toolbox: Toolbox, confirm: Callable[[ToolCall], Any]
     and the reason as its content (``"error: ..."`` or ``"refused: <reason>"``). ``read`` tools
     run without asking; ``write`` and ``exec`` tools run only when ``confirm(call)`` returns a true
     value or ``(True, reason)``; without ``confirm`` they are refused. A return value that is not
-    a str is JSON-encoded.
+    a str is JSON-encoded; a function that returns a `ToolResult` gives its content and its
+    ``is_error`` (the call's id and name are filled in).
 
     Raises:
         ToolError: the tool is a declaration only (``fn`` is None): the caller must run it itself.
         CallbackError: ``confirm`` raised (the original exception is the ``__cause__``), or it
             returned a tuple that is not ``(approved, reason)``.
+    """
+    ready = prepare(call, toolbox, confirm)
+    return ready if isinstance(ready, ToolResult) else ready()
+
+
+def prepare(
+    call: ToolCall, toolbox: Toolbox, confirm: Callable[[ToolCall], Any] | None = None
+) -> ToolResult | Callable[[], ToolResult]:
+    """Check and confirm one call without running it: an error result now, or a function that runs it.
+
+    The checks and ``confirm`` run in the calling thread (the stream's worker), so a
+    confirmation that asks a person is never asked from two threads at once; only the returned
+    function, which never raises, may run elsewhere. Raises as `execute` does.
     """
     found = toolbox.get(call.name)
     if found is None:
@@ -270,11 +289,17 @@ def execute(call: ToolCall, toolbox: Toolbox, confirm: Callable[[ToolCall], Any]
         approved, reason = _confirm(confirm, call, found)
         if not approved:
             return _error(call, f"refused: {reason}")
+    return functools.partial(_run, found, call)
+
+
+def _run(found: Tool, call: ToolCall) -> ToolResult:
     log.debug("running tool %s (call %s)", call.name, call.id)
     try:
         value = found(**call.arguments)
     except Exception as exc:
         return _error(call, f"error: {type(exc).__name__}: {exc}")
+    if isinstance(value, ToolResult):
+        return ToolResult(call.id, call.name, value.content, value.is_error)
     return ToolResult(call.id, call.name, _to_text(value))
 
 

@@ -9,6 +9,10 @@ only call ``close()`` between two chunks. With the queue, the serving thread wak
 calls ``close()``), and ``close()`` cancels the stream: `StreamHandle.cancel` shuts the upstream
 socket down at once, even in the middle of a blocked read, so no more tokens are paid for.
 
+`ResumableStreams` (with `flask_resume`) instead runs a generation apart from any connection and
+keeps its events (the ones below) in a log, in this process or in Redis, that any worker replays
+from ``Last-Event-ID``; see `llmstreamer._resumable`.
+
 Events (SSE ``event:`` names, or the ``"type"`` of a WebSocket frame), each with a JSON object:
 
 ================  ===========================================================================
@@ -29,13 +33,14 @@ Events (SSE ``event:`` names, or the ``"type"`` of a WebSocket frame), each with
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
+from ._payloads import dumps, payload, redactor
+from ._resumable import ResumableSSE, ResumableStreams, StreamEvent, flask_resume
 from .callbacks import StreamCallbacks, resolve
-from .errors import APIStatusError, CallbackError, ConfigurationError, LLMStreamError
+from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamLogError, UnknownStreamError
 from .models import Message, Response
 
 if TYPE_CHECKING:
@@ -44,7 +49,18 @@ if TYPE_CHECKING:
     from ._engine import StreamHandle
     from .provider import Streamer
 
-__all__ = ["SSEStream", "flask_response", "relay", "sse_stream"]
+__all__ = [
+    "ResumableSSE",
+    "ResumableStreams",
+    "SSEStream",
+    "StreamEvent",
+    "StreamLogError",
+    "UnknownStreamError",
+    "flask_response",
+    "flask_resume",
+    "relay",
+    "sse_stream",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,43 +69,8 @@ _POLL = 1.0  # seconds between checks when keep-alives are off
 _BATCH = 256  # events joined into one write at most
 _JOIN = 5.0  # seconds to wait for a finished stream's worker thread
 _END = frozenset({"done", "error"})
-# Characters that str.splitlines() and other careless line splitters break on, but JSON leaves raw.
-_LINE_SAFE = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 Messages = Iterable["Message | Mapping[str, Any]"]
-
-
-# --- payloads -----------------------------------------------------------------------------------
-
-
-def _error_json(error: LLMStreamError, redact: Callable[[str], str]) -> dict[str, Any]:
-    message = redact(error.message)  # the engine already redacts; never trust one layer
-    out: dict[str, Any] = {"error": type(error).__name__, "message": message, "provider": error.provider}
-    if isinstance(error, APIStatusError):
-        out["status_code"] = error.status_code
-    return out
-
-
-def _payload(kind: str, value: Any, redact: Callable[[str], str]) -> dict[str, Any]:
-    if kind == "content" or kind == "thinking":
-        return {"text": value}
-    if kind == "error":
-        return _error_json(value, redact)
-    # done (a Response), tool_call, tool_result, usage: the values' one JSON form
-    return value.to_dict()  # type: ignore[no-any-return]
-
-
-def _dumps(payload: Mapping[str, Any]) -> str:
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
-    if "\u2028" in text or "\u2029" in text or "\x85" in text:  # rare: skip the per-character pass
-        text = text.translate(_LINE_SAFE)
-    return text
-
-
-def _redactor(streamer: Any) -> Callable[[str], str]:
-    """The streamer's key redaction; anything shaped like a streamer (a stored turn) may lack one."""
-    redact: Callable[[str], str] | None = getattr(streamer, "redact", None)
-    return redact if redact is not None else str
 
 
 # --- the pump: a stream on its worker thread, its events handed over through a queue ------------
@@ -171,7 +152,7 @@ class SSEStream:
     ) -> None:
         _check_keepalive(keepalive)
         self._keepalive = keepalive
-        self._redact = _redactor(streamer)
+        self._redact = redactor(streamer)
         self._pump = _Pump(streamer, messages, callbacks, options)
         self.handle = self._pump.handle
         self._ended = False
@@ -193,7 +174,7 @@ class SSEStream:
         out = []
         redact = self._redact
         for kind, value in items:
-            data = _dumps(_payload(kind, value, redact))
+            data = dumps(payload(kind, value, redact))
             out.append(f"event: {kind}\ndata: {data}\n\n".encode())
             if kind in _END:
                 self._ended = True
@@ -335,7 +316,7 @@ def relay(
                 history.extend(m.to_dict() for m in response.messages)
     """
     _check_keepalive(keepalive)
-    redact = _redactor(streamer)
+    redact = redactor(streamer)
     pump = _Pump(streamer, messages, callbacks, options)
     wait = _POLL if keepalive is None else keepalive
     while True:
@@ -343,9 +324,9 @@ def relay(
         if not items and keepalive is not None:
             items = [("keepalive", None)]
         for kind, value in items:
-            frame = {"type": kind, **_payload(kind, value, redact)} if kind != "keepalive" else {"type": kind}
+            frame = {"type": kind, **payload(kind, value, redact)} if kind != "keepalive" else {"type": kind}
             try:
-                send(_dumps(frame))
+                send(dumps(frame))
             except Exception as exc:
                 if kind != "error":
                     return _send_failed(pump, exc)

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-__all__ = ["RedisServer", "redis_server_fixture"]
+__all__ = ["RedisServer", "redis_binary", "redis_server_fixture"]
 
 
 def _free_port() -> int:
@@ -28,8 +28,9 @@ def _free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1, with no persistence, that can be stopped and restarted."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, extra_args: tuple[str, ...] = ()) -> None:
         self.binary = binary
+        self.extra_args = extra_args  # e.g. ("--appendonly", "yes") for a server that keeps its data
         self.port = _free_port()
         self.dir = tempfile.mkdtemp(prefix="llmstreamer-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,7 +43,7 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait (bounded) until it accepts connections."""
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes"]
+                "--appendonly", "no", "--dir", self.dir, "--protected-mode", "yes", *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -72,7 +73,7 @@ class RedisServer:
         self.process = None
 
     def restart(self) -> None:
-        """Stop and start again on the same port (all data is lost: there is no persistence)."""
+        """Stop and start again on the same port (all data is lost, unless ``extra_args`` turn persistence on)."""
         self.stop()
         self.start()
 
@@ -83,14 +84,19 @@ class RedisServer:
             sock.recv(16)
 
 
-def redis_server_fixture() -> Iterator[RedisServer]:
-    """Body of a session-scoped fixture: a started server, stopped at the end."""
+def redis_binary() -> str:
+    """The redis-server binary; skips the test locally (fails it in CI) when it is not installed."""
     binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs the Debian package)")
         pytest.skip("redis-server is not installed: apt-get install redis-server to run these tests")
-    server = RedisServer(binary)
+    return binary
+
+
+def redis_server_fixture(*, extra_args: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    """Body of a fixture: a started server, stopped (and its directory removed) at the end."""
+    server = RedisServer(redis_binary(), extra_args=extra_args)
     server.start()
     try:
         yield server

@@ -1,4 +1,4 @@
-"""The Flask chat page in a real headless Chromium: the answer streams in, the history is kept, Stop cancels.
+"""The Flask chat page in a real headless Chromium: the answer streams in, survives a reload, Stop cancels from any tab.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package. Skipped only
 when /usr/bin/chromedriver is missing outside CI; in CI (``CI`` set) these tests always run.
@@ -208,3 +208,63 @@ def test_stop_ends_the_stream_and_cancels_it_on_the_server(
             {"role": "assistant", "content": shown},
         ]
         browser.save_screenshot(str(tmp_path / "stopped.png"))
+
+
+@pytest.mark.parametrize("log", ["memory", "redis"])
+def test_reload_mid_answer_shows_the_whole_answer_once(
+    chat_example: ModuleType, browser: Any, recorder: Any, tmp_path: Path, request: pytest.FixtureRequest, log: str
+) -> None:
+    """Reloading the page mid-answer follows the same answer again: it ends whole, once, and was generated once."""
+    from llmstreamer.web import ResumableStreams
+
+    full = ElizaStreamer(seed=5).chat([{"role": "user", "content": LONG}]).text
+    eliza = SpyEliza(seed=5, pace=0.15)
+    streams = ResumableStreams(request.getfixturevalue("redis_url") if log == "redis" else None)
+    app = chat_example.create_app(eliza, callbacks=recorder, streams=streams)
+    with serving(app) as url, screenshot_on_failure(browser, tmp_path):
+        browser.get(url)
+        send(browser, LONG)
+        before, _ = poll(browser, LAST_ANSWER, lambda v: v is not None and len(v[0].split()) >= 3)[-1]
+        assert before != full
+        browser.refresh()
+        seen = poll(browser, LAST_ANSWER, lambda v: v is not None and v[1] == "done")
+        assert seen[-1] == [full, "done"]
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".message.assistant")) == 1
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".message.user")) == 1
+        assert browser.execute_script("return conversation") == [
+            {"role": "user", "content": LONG},
+            {"role": "assistant", "content": full},
+        ]
+        assert len(eliza.asked) == 1  # one generation, followed twice
+        assert recorder.done.wait(5) and recorder.calls[-1] == ("finish", full)
+        browser.refresh()  # the finished turn is kept, and nothing is followed any more
+        poll(browser, "return document.querySelectorAll('.message').length", lambda n: n == 2)
+        assert browser.find_element(By.CSS_SELECTOR, ".message.assistant .text").text == full
+        assert browser.find_element(By.ID, "send").is_enabled()
+
+
+def test_stop_in_a_second_tab_cancels_the_answer(
+    chat_example: ModuleType, browser: Any, recorder: Any, tmp_path: Path
+) -> None:
+    """A second tab follows the running answer; its Stop cancels it on the server and both tabs show it stopped."""
+    full = ElizaStreamer(seed=5).chat([{"role": "user", "content": LONG}]).text
+    app = chat_example.create_app(ElizaStreamer(seed=5, pace=0.3), callbacks=recorder)
+    with serving(app) as url, screenshot_on_failure(browser, tmp_path):
+        browser.get(url)
+        send(browser, LONG)
+        poll(browser, LAST_ANSWER, lambda v: v is not None and v[0] != "")
+        first = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        browser.get(url)
+        poll(browser, LAST_ANSWER, lambda v: v is not None and v[0] != "" and v[1] == "streaming")
+        browser.find_element(By.ID, "stop").click()
+        shown, state = poll(browser, LAST_ANSWER, lambda v: v[1] != "streaming")[-1]
+        assert state == "stopped"
+        assert recorder.done.wait(5)
+        sent = [c[1] for c in recorder.calls[:-1]]
+        assert recorder.calls == [*(("content", w) for w in sent), ("error", "StreamCancelled")]
+        assert 1 <= len(sent) < len(words(full)) and shown == "".join(sent)
+        browser.switch_to.window(first)
+        assert poll(browser, LAST_ANSWER, lambda v: v[1] != "streaming")[-1] == [shown, "stopped"]
+        assert browser.find_element(By.CSS_SELECTOR, ".message.assistant .note").text == "Stopped."
+        assert browser.find_element(By.ID, "send").is_enabled()

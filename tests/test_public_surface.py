@@ -16,16 +16,20 @@ import llmstreamer
 
 PUBLIC = {
     "llmstreamer": [
-        "APIConnectionError", "APIStatusError", "APITimeoutError", "AnthropicStreamer", "AuthenticationError",
-        "BadRequestError", "CallbackError", "ConfigurationError", "Conversation", "DocumentPart",
-        "ElizaStreamer", "Embeddings", "Event", "GeminiStreamer", "HTTPStreamer", "ImagePart",
+        "APIConnectionError", "APIStatusError", "APITimeoutError", "Agent", "AgentStore", "AnthropicStreamer",
+        "AuthenticationError", "BadRequestError", "CallbackError", "ConfigurationError", "Conversation",
+        "DocumentPart", "ElizaStreamer", "Embeddings", "Event", "GeminiStreamer", "HTTPStreamer", "ImagePart",
         "IncompleteStreamError", "LLMStreamError", "Message", "MistralStreamer", "Model", "ModelSocketClient",
         "ModelSocketStreamer", "NotFoundError", "OllamaStreamer", "OpenAICompatibleStreamer",
         "OpenAIStreamer", "OverloadedError", "PermissionDeniedError", "ProviderInfo", "RateLimitError",
         "RequestTooLargeError", "Response", "RetryPolicy", "ServerError", "SessionBusyError",
         "StreamCallbacks", "StreamCancelled", "StreamError", "StreamHandle", "StreamHandler", "Streamer",
         "TextPart", "ThinkingPart", "Timeout", "Tool", "ToolCall", "ToolError", "ToolResult", "Toolbox",
-        "Usage", "__version__", "list_providers", "open_session_store", "providers", "streamer", "tool",
+        "Usage", "__version__", "file_tools", "list_providers", "open_session_store", "providers",
+        "set_default_hooks", "streamer", "tool",
+    ],
+    "llmstreamer.agents": [
+        "Agent", "FIELDS", "load_extra",
     ],
     "llmstreamer.base": [
         "HTTPStreamer", "StreamHandle", "Streamer", "loads",
@@ -34,8 +38,7 @@ PUBLIC = {
         "CALLBACK_NAMES", "StreamCallbacks", "StreamHandler", "resolve",
     ],
     "llmstreamer.cli": [
-        "DEFAULT_MODEL", "ELIZA_PACE", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE",
-        "MODEL_ENV", "main",
+        "DEFAULT_MODEL", "MODEL_ENV", "main",
     ],
     "llmstreamer.conversation": [
         "Conversation",
@@ -44,12 +47,23 @@ PUBLIC = {
         "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError", "BadRequestError",
         "CallbackError", "ConfigurationError", "IncompleteStreamError", "LLMStreamError", "NotFoundError",
         "OverloadedError", "PermissionDeniedError", "RateLimitError", "RequestTooLargeError", "ServerError",
-        "SessionBusyError", "StreamCancelled", "StreamError", "ToolError", "error_for_status",
-        "status_for_type",
+        "SessionBusyError", "StreamCancelled", "StreamError", "StreamLogError", "ToolError",
+        "UnknownStreamError", "error_for_status", "status_for_type",
+    ],
+    "llmstreamer.hooks": [
+        "EndSummary", "HOOK_NAMES", "Hooks", "LogHooks", "RequestInfo", "ResponseInfo", "RetryInfo",
+        "StartInfo", "WireEvent", "active_hooks", "check_hooks", "install_hooks", "set_default_hooks",
+        "uninstall_hooks",
+    ],
+    "llmstreamer.mcp": [
+        "CallResult", "DEFAULT_TIMEOUT", "MAX_PAGES", "MCPClient", "MCPError", "Permission",
     ],
     "llmstreamer.models": [
         "DocumentPart", "Event", "ImagePart", "Message", "Model", "Part", "ROLES", "Response", "TextPart",
         "ThinkingPart", "ToolCall", "ToolResult", "Usage",
+    ],
+    "llmstreamer.otel": [
+        "CONTENT_ENV", "OTelHooks", "instrument", "uninstrument",
     ],
     "llmstreamer.pixigpt": [
         "Assistant", "CodeOutput", "DEFAULT_BASE_URL", "Media", "Moderation", "PROVIDER", "PixiGPTClient",
@@ -60,7 +74,7 @@ PUBLIC = {
         "Streamer", "loads",
     ],
     "llmstreamer.providers": [
-       
+
     ],
     "llmstreamer.providers.anthropic": [
         "ADAPTIVE_MAX_TOKENS", "API_VERSION", "AnthropicStreamer", "DEFAULT_MAX_TOKENS", "EFFORTS",
@@ -107,10 +121,11 @@ PUBLIC = {
         "Hold", "Raw", "SUBPROTOCOL", "ToolCalls",
     ],
     "llmstreamer.tools": [
-        "PERMISSIONS", "Tool", "Toolbox", "execute", "tool", "tool_prompt",
+        "PERMISSIONS", "Tool", "Toolbox", "execute", "prepare", "tool", "tool_prompt",
     ],
     "llmstreamer.web": [
-        "Messages", "SSEStream", "flask_response", "relay", "sse_stream",
+        "Messages", "ResumableSSE", "ResumableStreams", "SSEStream", "StreamEvent", "StreamLogError",
+        "UnknownStreamError", "flask_response", "flask_resume", "relay", "sse_stream",
     ],
 }
 

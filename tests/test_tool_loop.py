@@ -175,7 +175,7 @@ def test_parallel_calls_run_in_order_and_go_back_together(server: FakeLLMServer,
         ("usage", 20, 2),
         ("finish", "Both sunny."),
     ]
-    assert RAN == ["Oslo", "Lima"]
+    assert sorted(RAN) == ["Lima", "Oslo"]  # they ran concurrently; the results above keep call order
     assert sent_results(flavor, server.requests[1].json) == [
         (key(flavor), "Sunny in Oslo", False),
         (key(flavor, "call_2"), "Sunny in Lima", False),

@@ -65,6 +65,24 @@ def parse(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     return [(name, json.loads(data)) for name, data, _ in parser.feed(body) + parser.close()]
 
 
+def ask(client: Any, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """POST the conversation to a Flask test client, then follow the answer it started to its end."""
+    started = client.post("/chat", json={"messages": messages})
+    assert started.status_code == 201, started.get_data()
+    response = client.get(f"/chat/{started.get_json()['id']}/events")
+    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    return parse(response.get_data())
+
+
+def ask_over_http(url: str, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The same as `ask`, over real HTTP to ``url``."""
+    started = requests.post(url + "/chat", json={"messages": messages}, timeout=10)
+    assert started.status_code == 201, started.text
+    response = requests.get(f"{url}/chat/{started.json()['id']}/events", timeout=20)
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return parse(response.content)
+
+
 def answer_of(events: list[tuple[str, dict[str, Any]]]) -> str:
     """The content of the events, checked against the done event's text."""
     text = "".join(data["text"] for name, data in events if name == "content")
@@ -134,7 +152,7 @@ def test_chat_page_is_served(chat_example: ModuleType) -> None:
     assert "eliza:eliza" in html
     assert 'id="stop"' in html and "/static/chat.js" in html and "/static/chat.css" in html
     script = client.get("/static/chat.js")
-    assert script.status_code == 200 and b"AbortController" in script.get_data()
+    assert script.status_code == 200 and b"EventSource" in script.get_data()
     script.close()
     client.get("/static/chat.css").close()
 
@@ -145,9 +163,7 @@ def test_chat_runs_on_eliza_by_default(chat_example: ModuleType) -> None:
     streamer = app.config["STREAMER"]
     assert isinstance(streamer, ElizaStreamer) and streamer.pace == chat_example.ELIZA_PACE > 0
     streamer.pace = 0.0  # the pacing is pinned above; this test need not wait for it
-    response = app.test_client().post("/chat", json={"messages": [{"role": "user", "content": SAD}]})
-    assert response.status_code == 200 and response.mimetype == "text/event-stream"
-    events = parse(response.get_data())
+    events = ask(app.test_client(), [{"role": "user", "content": SAD}])
     assert "mother" in answer_of(events)
     assert events[-1][1]["provider"] == "eliza"
 
@@ -161,8 +177,7 @@ def test_chat_answers_as_eliza_would(chat_example: ModuleType) -> None:
         {"role": "user", "content": SAD},
     ]
     expected = eliza.chat(history)
-    response = chat_example.create_app(eliza).test_client().post("/chat", json={"messages": history})
-    events = parse(response.get_data())
+    events = ask(chat_example.create_app(eliza).test_client(), history)
     assert [d["text"] for n, d in events if n == "content"] == re.findall(r"\s*\S+", expected.text)
     assert answer_of(events) == expected.text
 
@@ -175,8 +190,7 @@ def test_model_comes_from_the_environment(
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url("openai"))
     server.add(Reply(text="Hello there"))
-    response = chat_example.create_app().test_client().post("/chat", json={"messages": [{"role": "user", "content": "Hi"}]})
-    events = parse(response.get_data())
+    events = ask(chat_example.create_app().test_client(), [{"role": "user", "content": "Hi"}])
     assert answer_of(events) == "Hello there"
     assert (events[-1][1]["provider"], events[-1][1]["model"]) == ("openai", "gpt-4o")
     assert server.requests[0].json["model"] == "gpt-4o"
@@ -190,8 +204,7 @@ def test_the_whole_history_goes_upstream(chat_example: ModuleType, server: FakeL
         {"role": "user", "content": "Tell me more"},
     ]
     server.add(Reply(text="More."))
-    response = chat_example.create_app(openai).test_client().post("/chat", json={"messages": history})
-    assert answer_of(parse(response.get_data())) == "More."
+    assert answer_of(ask(chat_example.create_app(openai).test_client(), history)) == "More."
     assert server.requests[0].json["messages"] == history
 
 
@@ -222,21 +235,42 @@ def test_bad_requests_are_refused_before_any_upstream_call(
 def test_stop_on_the_page_cancels_upstream(
     chat_example: ModuleType, server: FakeLLMServer, openai: OpenAIStreamer, serve: Any, recorder: Any
 ) -> None:
-    """A client of the chat app that hangs up mid-answer closes the upstream connection within 1 s."""
+    """POST /chat/<id>/cancel mid-answer closes the upstream connection within 1 s; followers get StreamCancelled."""
     server.add(Reply(text="Hello there", stall_after=2))
     site = serve(chat_example.create_app(openai, callbacks=recorder, keepalive=0.05))
-    body = json.dumps({"messages": [{"role": "user", "content": "Hi"}]}).encode()
-    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as sock:
-        head = f"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        sock.sendall(head.encode() + body)
-        data = b""
-        while b'"text":"Hello"' not in data:
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
-    assert server.wait_for(lambda: server.open_connections == 0, timeout=1.0)
+    stream_id = requests.post(site.url + "/chat", json={"messages": [{"role": "user", "content": "Hi"}]}, timeout=5).json()["id"]
+    with requests.get(f"{site.url}/chat/{stream_id}/events", stream=True, timeout=5) as follower:
+        parser = SSEParser()
+        events: list[tuple[str, str]] = []
+        chunks = follower.iter_content(chunk_size=None)
+        while not events:
+            events += [(name, data) for name, data, _ in parser.feed(next(chunks))]
+        assert requests.post(f"{site.url}/chat/{stream_id}/cancel", timeout=5).json() == {"cancelled": True}
+        assert server.wait_for(lambda: server.open_connections == 0, timeout=1.0)
+        for chunk in chunks:
+            events += [(name, data) for name, data, _ in parser.feed(chunk)]
+    assert [name for name, _ in events] == ["content", "error"]
+    assert json.loads(events[1][1])["error"] == "StreamCancelled"
     assert recorder.done.wait(5)
     assert recorder.calls == [("content", "Hello"), ("error", "StreamCancelled")]
+    again = requests.post(f"{site.url}/chat/{stream_id}/cancel", timeout=5)
+    assert again.json() == {"cancelled": False}
+    assert requests.post(f"{site.url}/chat/nope/cancel", timeout=5).status_code == 404
+
+
+def test_a_follower_that_leaves_does_not_stop_the_answer(chat_example: ModuleType, serve: Any, recorder: Any) -> None:
+    """Hanging up on /events leaves the answer generating; a new follower gets it whole from the start."""
+    eliza = ElizaStreamer(seed=5, pace=0.02)
+    site = serve(chat_example.create_app(eliza, callbacks=recorder))
+    question = [{"role": "user", "content": SAD}]
+    stream_id = requests.post(site.url + "/chat", json={"messages": question}, timeout=5).json()["id"]
+    with requests.get(f"{site.url}/chat/{stream_id}/events", stream=True, timeout=5) as follower:
+        assert b"retry:" in next(follower.iter_content(chunk_size=None))
+    assert recorder.done.wait(10)
+    assert recorder.calls[-1] == ("finish", ElizaStreamer(seed=5).chat(question).text)
+    events = parse(requests.get(f"{site.url}/chat/{stream_id}/events", timeout=10).content)
+    assert answer_of(events) == ElizaStreamer(seed=5).chat(question).text
+    assert requests.get(f"{site.url}/chat/nope/events", timeout=5).status_code == 404
 
 
 def test_many_users_stream_at_once(chat_example: ModuleType, serve: Any) -> None:
@@ -248,12 +282,11 @@ def test_many_users_stream_at_once(chat_example: ModuleType, serve: Any) -> None
     results: dict[int, str] = {}
     started = threading.Barrier(len(questions), timeout=10)
 
-    def ask(i: int) -> None:
+    def one(i: int) -> None:
         started.wait()
-        response = requests.post(site.url + "/chat", json={"messages": [{"role": "user", "content": questions[i]}]}, timeout=10)
-        results[i] = answer_of(parse(response.content))
+        results[i] = answer_of(ask_over_http(site.url, [{"role": "user", "content": questions[i]}]))
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(questions))]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(questions))]
     for t in threads:
         t.start()
     for t in threads:
@@ -274,28 +307,33 @@ def test_chat_app_runs_as_a_script() -> None:
         port = proc.wait_for(r"Running on http://127\.0\.0\.1:(\d+)").group(1)
         url = f"http://127.0.0.1:{port}"
         assert "llmstreamer chat" in requests.get(url + "/", timeout=10).text
-        response = requests.post(url + "/chat", json={"messages": [{"role": "user", "content": SAD}]}, timeout=20)
-        assert "mother" in answer_of(parse(response.content))
+        assert "mother" in answer_of(ask_over_http(url, [{"role": "user", "content": SAD}]))
     finally:
         proc.stop()
 
 
-def test_chat_app_under_gunicorn_gthread() -> None:
-    """gunicorn -k gthread --threads 8 serves the app factory and streams one whole Eliza answer."""
+def gunicorn_args(*, workers: int = 1, chdir: Path = EXAMPLES / "flask_chat") -> list[str]:
+    """The gunicorn command line of the chat app's docs: gthread workers on a free loopback port."""
     pytest.importorskip("gunicorn")
     from gunicorn.config import KNOWN_SETTINGS
 
-    args = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:0"]
-    args += ["--chdir", str(EXAMPLES / "flask_chat"), "--graceful-timeout", "2"]
+    args = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:0"]
+    args += ["--chdir", str(chdir), "--graceful-timeout", "2"]
     if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS):
         args.append("--no-control-socket")
-    proc = Process([*args, "app:create_app()"])
+    return args
+
+
+def test_chat_app_under_gunicorn_gthread() -> None:
+    """gunicorn -k gthread --threads 8 (one process, logs in memory) serves the app factory and one whole Eliza answer."""
+    proc = Process([*gunicorn_args(), "app:create_app()"], env={"REDIS_URL": ""})
     try:
         port = proc.wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
+        url = f"http://127.0.0.1:{port}"
+        started = requests.post(url + "/chat", json={"messages": [{"role": "user", "content": SAD}]}, timeout=10)
         events: list[tuple[str, dict[str, Any]]] = []
         parser = SSEParser()
-        body = {"messages": [{"role": "user", "content": SAD}]}
-        with requests.post(f"http://127.0.0.1:{port}/chat", json=body, stream=True, timeout=30) as response:
+        with requests.get(f"{url}/chat/{started.json()['id']}/events", stream=True, timeout=30) as response:
             assert response.headers["Content-Type"].startswith("text/event-stream")
             assert response.headers["X-Accel-Buffering"] == "no"
             for chunk in response.iter_content(chunk_size=None):

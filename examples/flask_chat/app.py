@@ -1,32 +1,36 @@
-"""A streaming chat page on Flask: the answer appears word by word, and a Stop button cancels it.
+"""A streaming chat page on Flask whose answers survive reloads, reconnects and worker changes.
 
 Run it (no key, no network: Eliza answers unless ``LLMSTREAMER_MODEL`` names another model)::
 
     pip install "llmstreamer[flask]"
-    python examples/flask_chat/app.py                 # http://127.0.0.1:5000
+    python examples/flask_chat/app.py                 # http://127.0.0.1:5000, logs in memory
     LLMSTREAMER_MODEL=openai:gpt-4o-mini python examples/flask_chat/app.py
-    gunicorn -k gthread --threads 8 --chdir examples/flask_chat "app:create_app()"
+
+    pip install "llmstreamer[flask,redis]"            # several workers and machines: share a Redis
+    REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -w 4 -k gthread --threads 8 \\
+        --chdir examples/flask_chat "app:create_app()"
 
 How it works:
 
-- ``POST /chat`` takes ``{"messages": [{"role", "content"}, ...]}`` and answers with server-sent
-  events from `llmstreamer.web.flask_response`. The page reads them with ``fetch`` and a streamed
-  body (``EventSource`` can only GET, and the history does not fit in a URL).
-- The conversation is kept on the server, in a session store shared by every worker and process
-  (``LLMSTREAMER_STORE``: SQLite in the app's instance folder by default, ``redis://...`` when
-  configured), so a restart loses nothing. A cookie names the visitor's session. The page still
-  sends its view of the history: a request without a known session starts one from it; later
-  requests continue the stored session with the new user message. ``GET /history`` returns the
-  stored conversation, for a page that wants to redraw it. Turns on one session never
-  interleave: a second tab waits for the first answer, up to ``LOCK_TIMEOUT`` (then 409).
-  The server checks what it gets: only ``user`` and ``assistant`` text, at most
+- ``POST /chat`` takes ``{"messages": [{"role", "content"}, ...]}``, starts the answer with
+  `llmstreamer.web.ResumableStreams.start` and returns ``{"id": ...}`` at once. The answer is
+  generated on a worker thread, apart from any connection, and every event goes to a log:
+  Redis Streams when ``REDIS_URL`` is set, else this process's memory.
+- ``GET /chat/<id>/events`` follows the answer as server-sent events with ``id:`` lines
+  (`llmstreamer.web.flask_resume`). The page uses ``EventSource``, which reconnects by itself
+  with ``Last-Event-ID``; whichever worker gets the reconnect replays the rest from the log.
+  The page keeps the conversation and the running answer's id in ``localStorage``, so a reload,
+  or a second tab, follows the same answer from its start.
+- ``POST /chat/<id>/cancel`` (the Stop button) cancels the answer from whichever worker gets
+  it: the producing worker stops the upstream request within a second, and every page
+  following the answer receives the final ``error`` event (``StreamCancelled``).
+- Without Redis the log lives in one process, so serve it with one process (threads are
+  fine): ``app.run(threaded=True)`` below, or ``gunicorn -w 1 -k gthread --threads 8``.
+  With Redis, any number of workers and machines share the answers.
+- The server checks what it gets: only ``user`` and ``assistant`` text, at most
   ``MAX_MESSAGES`` messages and ``MAX_CHARS`` characters.
-- Stop aborts the fetch. The server notices at its next write (an event, or the keep-alive
-  comment sent every ``keepalive`` seconds while the model is silent), closes the body, and
-  that cancels the upstream stream: no more tokens are paid for. What was shown is kept
-  (``keep_partial``), so the stored history matches the page.
-- One stream holds one server thread, so serve it threaded: ``app.run(threaded=True)`` below, or
-  gunicorn's ``gthread`` workers (a ``sync`` worker is killed at ``--timeout`` mid-stream).
+- One follower holds one server thread while it streams, so serve it threaded (gunicorn's
+  ``gthread`` workers; a ``sync`` worker is killed at ``--timeout`` mid-stream).
 """
 
 from __future__ import annotations
@@ -38,37 +42,12 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 
 import llmstreamer
-from llmstreamer.sessions import SessionStore
-from llmstreamer.web import flask_response
+from llmstreamer.web import ResumableStreams, StreamLogError, UnknownStreamError, flask_resume
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_MESSAGES = 100
 MAX_CHARS = 32_000
 ELIZA_PACE = 0.06  # seconds between Eliza's words, so the page visibly streams
-SESSION_COOKIE = "chat_session"
-LOCK_TIMEOUT = 10.0  # seconds a turn waits for another turn of the same session
-
-
-def default_store(instance_path: str) -> SessionStore:
-    """The store named by ``LLMSTREAMER_STORE``, else ``sessions.db`` in the app's instance folder."""
-    url = os.environ.get("LLMSTREAMER_STORE")
-    if not url:
-        os.makedirs(instance_path, mode=0o700, exist_ok=True)
-        url = "sqlite:///" + os.path.join(instance_path, "sessions.db")
-    return llmstreamer.open_session_store(url)
-
-
-class StoredTurn:
-    """One stored conversation, shaped like a streamer for `flask_response`: ``stream_chat``
-    sends the last message as the conversation's next turn (stored before ``done`` is sent)."""
-
-    def __init__(self, conversation: llmstreamer.Conversation) -> None:
-        self.conversation = conversation
-        self.provider = conversation.streamer.provider
-        self.model = conversation.streamer.model
-
-    def stream_chat(self, messages: list[dict[str, str]], callbacks: Any = None, **options: Any) -> Any:
-        return self.conversation.send(messages[-1]["content"], callbacks, **options)
 
 
 def default_streamer() -> llmstreamer.Streamer:
@@ -103,34 +82,23 @@ def create_app(
     *,
     callbacks: Any = None,
     keepalive: float = 15.0,
-    store: SessionStore | None = None,
+    streams: ResumableStreams | None = None,
 ) -> Flask:
     """The chat app.
 
     Args:
         streamer: The streamer every request shares; `default_streamer()` if None.
-        callbacks: Server-side callbacks for every stream (logging, metrics).
+        callbacks: Server-side callbacks for every answer (logging, metrics), run in the
+            process that generates it.
         keepalive: Seconds of model silence before a keep-alive comment.
-        store: Where conversations are kept; `default_store()` if None.
+        streams: Where answers are logged; else Redis at ``REDIS_URL``, or this process.
     """
-    app = Flask(__name__, root_path=HERE, instance_path=os.path.join(HERE, "instance"))
+    app = Flask(__name__, root_path=HERE)
     chat_streamer = streamer if streamer is not None else default_streamer()
-    sessions = store if store is not None else default_store(app.instance_path)
+    answers = streams if streams is not None else ResumableStreams(os.environ.get("REDIS_URL") or None)
     app.config["STREAMER"] = chat_streamer
-    app.config["SESSION_STORE"] = sessions
+    app.config["STREAMS"] = answers
     label = f"{chat_streamer.provider}:{chat_streamer.model}"
-
-    def conversation(messages: list[dict[str, str]]) -> llmstreamer.Conversation:
-        """The visitor's stored conversation, or a new one holding the history the page sent."""
-        known = request.cookies.get(SESSION_COOKIE)
-        found = sessions.find(known) if known and len(messages) > 1 else None
-        if found is not None:
-            return llmstreamer.Conversation.load(
-                sessions, found.id, chat_streamer, lock_timeout=LOCK_TIMEOUT, keep_partial=True
-            )
-        return llmstreamer.Conversation(
-            chat_streamer, messages[:-1], store=sessions, lock_timeout=LOCK_TIMEOUT, keep_partial=True
-        )
 
     @app.get("/")
     def index() -> str:
@@ -140,21 +108,25 @@ def create_app(
     def chat() -> Any:
         try:
             messages = _history(request.get_json(silent=True))
-            turn = StoredTurn(conversation(messages))
-            response = flask_response(turn, messages, callbacks=callbacks, keepalive=keepalive)
+            stream_id = answers.start(chat_streamer, messages, callbacks=callbacks)
         except (ValueError, llmstreamer.ConfigurationError) as exc:  # bad input: nothing was sent upstream
             return jsonify(error=str(exc)), 400
-        except llmstreamer.SessionBusyError as exc:  # another tab's answer is still streaming
-            return jsonify(error=str(exc)), 409
-        response.set_cookie(SESSION_COOKIE, turn.conversation.id, httponly=True, samesite="Lax")
-        return response
+        except StreamLogError as exc:  # Redis is down: nothing was sent upstream
+            return jsonify(error=str(exc)), 503
+        return jsonify(id=stream_id), 201
 
-    @app.get("/history")
-    def history() -> Any:
-        known = request.cookies.get(SESSION_COOKIE)
-        found = sessions.find(known) if known else None
-        messages = [m.to_dict() for m in found.messages] if found is not None else []
-        return jsonify(session=found.id if found is not None else None, messages=messages)
+    @app.get("/chat/<stream_id>/events")
+    def follow(stream_id: str) -> Any:
+        return flask_resume(answers, stream_id, keepalive=keepalive)
+
+    @app.post("/chat/<stream_id>/cancel")
+    def cancel(stream_id: str) -> Any:
+        try:
+            return jsonify(cancelled=answers.cancel(stream_id))
+        except UnknownStreamError as exc:
+            return jsonify(error=str(exc)), 404
+        except StreamLogError as exc:
+            return jsonify(error=str(exc)), 503
 
     return app
 

@@ -21,7 +21,7 @@ from llmstreamer import LLMStreamError, RetryPolicy
 from llmstreamer.testing import FakeLLMServer, Reply
 
 from ..conftest import Recorder
-from .conftest import CREDENTIAL, HI, KEY, TEXT, make, stream
+from .conftest import CREDENTIAL, HI, KEY, QUICK_RETRY, TEXT, make, stream
 
 ROOT = Path(__file__).resolve().parents[2]
 ECHO = {"type": "invalid_request_error", "message": f"Incorrect API key provided: {KEY}", "error": f"bad key {KEY}"}
@@ -137,3 +137,64 @@ def test_web_error_event_never_holds_the_key(flavor: str, server: FakeLLMServer)
         body = b"".join(sse_stream(s, HI, keepalive=None)).decode()
     assert "event: error" in body
     no_key(body)
+
+
+# --- hooks, OpenTelemetry and the stream log line --------------------------------------------------
+
+
+def test_key_in_no_hook_argument_span_metric_or_log_line(flavor: str, server: FakeLLMServer, caplog: pytest.LogCaptureFixture) -> None:
+    """With every hook, the OpenTelemetry instrumentation (content on) and the log line installed, a
+    success, a retried error, an HTTP error and an in-band error that echo the key leave it in no
+    hook argument, span attribute, span event, span status, metric attribute or log record."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import llmstreamer.otel
+    from llmstreamer.hooks import LogHooks
+
+    from ..hookspy import HookSpy
+
+    echo = {"type": "overloaded_error", "message": f"overloaded for {KEY}", "error": f"server busy {KEY}"}
+    server.add(
+        Reply(text=TEXT),
+        Reply(status=503, body={"error": {"type": "server_error", "message": f"busy, key {KEY}"}}),
+        Reply(text=TEXT),
+        Reply(status=401, body={"error": {"type": "invalid_api_key", "message": f"Incorrect API key provided: {KEY}"}}),
+        Reply(text=["partial"], error=echo),
+    )
+    exporter, reader, tracer_provider = InMemorySpanExporter(), InMemoryMetricReader(), TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    llmstreamer.otel.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider(metric_readers=[reader]), capture_content=True)
+    spy = HookSpy()
+    try:
+        with caplog.at_level(logging.DEBUG), make(flavor, server.base_url(flavor), hooks=[spy, LogHooks(content=True)], retry=QUICK_RETRY) as s:
+            s.chat(HI)
+            for _ in range(3):
+                recorder = stream(s, Recorder())
+    finally:
+        llmstreamer.otel.uninstrument()
+    assert len(spy.values("on_end")) == 4 and spy.values("on_request") and spy.values("on_event")
+    for _, value in spy.calls:
+        no_key(value, *(getattr(value, f) for f in attrs_names(value)))
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 4 and recorder.error is not None
+    for span in spans:
+        no_key(dict(span.attributes or {}), [(e.name, dict(e.attributes or {})) for e in span.events], span.status.description)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [dict(p.attributes or {}) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics for p in m.data.data_points]
+    assert points
+    no_key(points)
+    assert any(r.name == "llmstreamer.hooks" for r in caplog.records)
+    for record in caplog.records:
+        no_key(record.getMessage(), record.args, record.exc_text)
+
+
+def attrs_names(value: object) -> list[str]:
+    """The field names of an attrs value (its every field is checked, not only its repr)."""
+    import attrs
+
+    return [f.name for f in attrs.fields(type(value))] if attrs.has(type(value)) else []

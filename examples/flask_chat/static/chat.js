@@ -1,42 +1,35 @@
-// The chat page: sends the whole conversation with each request and reads the answer as
-// server-sent events from a streamed fetch body. Stop aborts the fetch; the server then
-// closes its body, which cancels the upstream stream.
+// The chat page: POST /chat starts an answer on the server and returns its id; an EventSource
+// follows it at /chat/<id>/events. The browser reconnects by itself with Last-Event-ID, and
+// the conversation and the running answer's id live in localStorage, so a reload (or a
+// second tab) picks the same answer up again. Stop asks the server to cancel the answer;
+// every page following it then receives the final "error" event (StreamCancelled).
 "use strict";
 
+const STORE = "llmstreamer-chat";
 const log = document.getElementById("log");
 const form = document.getElementById("form");
 const prompt = document.getElementById("prompt");
 const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
 const status = document.getElementById("status");
-const conversation = [];  // [{role, content}], sent with every request: the server keeps no state
-let controller = null;
-let epoch = 0;  // bumped by "New chat", so a turn still ending cannot write into the new history
+const saved = load();
+const conversation = saved.conversation;  // [{role, content}], sent with every request
+let active = saved.active;  // {id} of the answer being generated, or null
+let source = null;  // the EventSource following it
+let leaving = false;  // the page is being unloaded: its closing connection is no failure
 
-// A WHATWG-style event-stream parser fed with decoded text; calls onEvent(name, data).
-function sseParser(onEvent) {
-  let buffer = "";
-  let name = "";
-  let data = [];
-  return function feed(text) {
-    buffer += text;
-    const lines = buffer.split(/\r\n|\r|\n/);
-    buffer = lines.pop();
-    for (const line of lines) {
-      if (line === "") {
-        if (data.length) onEvent(name || "message", data.join("\n"));
-        name = "";
-        data = [];
-      } else if (line[0] !== ":") {
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value[0] === " ") value = value.slice(1);
-        if (field === "event") name = value;
-        else if (field === "data") data.push(value);
-      }
-    }
-  };
+function load() {
+  try {
+    const value = JSON.parse(localStorage.getItem(STORE));
+    if (value && Array.isArray(value.conversation)) return value;
+  } catch (err) {
+    // a damaged entry: start afresh
+  }
+  return { conversation: [], active: null };
+}
+
+function save() {
+  localStorage.setItem(STORE, JSON.stringify({ conversation, active }));
 }
 
 function setStatus(state, text) {
@@ -75,90 +68,89 @@ function setBusy(busy) {
   if (!busy) prompt.focus();
 }
 
+// The answer ended one way or another: record it, close the EventSource, free the form.
+function settle(bubble, userBubble, outcome) {
+  if (source) source.close();
+  source = null;
+  const answer = bubble.querySelector(".text").textContent;
+  if (outcome.state === "done") {
+    conversation.push({ role: "assistant", content: outcome.data.text });
+    const usage = outcome.data.usage ? `${outcome.data.usage.output_tokens} tokens in ` : "";
+    setStatus("done", `Done: ${usage}${outcome.data.duration.toFixed(2)} s (${outcome.data.finish_reason}).`);
+  } else if (outcome.state === "stopped" && answer) {
+    conversation.push({ role: "assistant", content: answer });
+    note(bubble, "Stopped.");
+    setStatus("stopped", "Stopped.");
+  } else {
+    conversation.pop();  // a failed or empty turn is left out of the conversation
+    userBubble.classList.add("dropped");
+    bubble.classList.add("dropped");
+    note(bubble, outcome.message);
+    setStatus(outcome.state, outcome.state === "stopped" ? "Stopped." : `Error: ${outcome.message}`);
+  }
+  bubble.dataset.state = outcome.state;
+  active = null;
+  save();
+  setBusy(false);
+}
+
+// Follow answer `id` from its first event (the server replays what was already written).
+function follow(id, bubble, userBubble) {
+  const answer = bubble.querySelector(".text");
+  answer.textContent = "";
+  bubble.dataset.state = "streaming";
+  setBusy(true);
+  setStatus("streaming", "Streaming…");
+  source = new EventSource(`chat/${encodeURIComponent(id)}/events`);
+  const mine = source;
+  source.addEventListener("open", () => setStatus("streaming", "Streaming…"));
+  source.addEventListener("content", (event) => {
+    answer.textContent += JSON.parse(event.data).text;
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener("tool_call", (event) => note(bubble, `called ${JSON.parse(event.data).name}`));
+  source.addEventListener("done", (event) => settle(bubble, userBubble, { state: "done", data: JSON.parse(event.data) }));
+  source.addEventListener("error", (event) => {
+    if (source !== mine || leaving) return;
+    if (event.data !== undefined) {  // the answer's own "error" event: it is over
+      const data = JSON.parse(event.data);
+      const state = data.error === "StreamCancelled" ? "stopped" : "error";
+      settle(bubble, userBubble, { state, message: state === "stopped" ? "Stopped." : `${data.error}: ${data.message}` });
+    } else if (mine.readyState === EventSource.CLOSED) {  // the server refused (gone, or Redis down)
+      settle(bubble, userBubble, { state: "error", message: "the answer is no longer available" });
+    } else {
+      setStatus("reconnecting", "Connection lost; reconnecting…");
+    }
+  });
+}
+
 async function send(text) {
   const userBubble = addBubble("user", text);
   conversation.push({ role: "user", content: text });
   const bubble = addBubble("assistant", "");
-  const answer = bubble.querySelector(".text");
   bubble.dataset.state = "streaming";
-  setStatus("streaming", "Streaming…");
   setBusy(true);
-  controller = new AbortController();
-  const turn = epoch;
-  let outcome = null;
-  let failure = null;
-
-  function onEvent(name, raw) {
-    const data = JSON.parse(raw);
-    if (name === "content") {
-      answer.textContent += data.text;
-      log.scrollTop = log.scrollHeight;
-    } else if (name === "tool_call") {
-      note(bubble, `called ${data.name}`);
-    } else if (name === "done") {
-      outcome = data;
-    } else if (name === "error") {
-      failure = `${data.error}: ${data.message}`;
-    }
-  }
-
+  setStatus("streaming", "Starting…");
   try {
     const response = await fetch("chat", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ messages: conversation }),
-      signal: controller.signal,
     });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.error || `HTTP ${response.status}`);
-    }
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    const feed = sseParser(onEvent);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      feed(value);
-    }
-    if (!outcome && !failure) failure = "the connection closed before the answer was complete";
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    active = { id: body.id };
+    save();
+    follow(body.id, bubble, userBubble);
   } catch (err) {
-    if (!controller.signal.aborted) failure = err.message || String(err);
+    settle(bubble, userBubble, { state: "error", message: err.message || String(err) });
   }
-
-  if (epoch !== turn) {
-    // "New chat" was pressed meanwhile: this turn belongs to a conversation that is gone.
-  } else if (outcome) {
-    conversation.push({ role: "assistant", content: outcome.text });
-    bubble.dataset.state = "done";
-    const usage = outcome.usage ? `${outcome.usage.output_tokens} tokens in ` : "";
-    setStatus("done", `Done: ${usage}${outcome.duration.toFixed(2)} s (${outcome.finish_reason}).`);
-  } else if (controller.signal.aborted) {
-    bubble.dataset.state = "stopped";
-    note(bubble, "Stopped.");
-    if (answer.textContent) {
-      conversation.push({ role: "assistant", content: answer.textContent });
-    } else {
-      conversation.pop();  // nothing came back: forget the question
-      userBubble.classList.add("dropped");
-      bubble.classList.add("dropped");
-    }
-    setStatus("stopped", "Stopped.");
-  } else {
-    conversation.pop();  // a failed turn is left out of the conversation
-    bubble.dataset.state = "error";
-    userBubble.classList.add("dropped");
-    bubble.classList.add("dropped");
-    note(bubble, failure);
-    setStatus("error", `Error: ${failure}`);
-  }
-  controller = null;
-  setBusy(false);
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = prompt.value.trim();
-  if (!text || controller) return;
+  if (!text || active) return;
   prompt.value = "";
   send(text);
 });
@@ -171,15 +163,37 @@ prompt.addEventListener("keydown", (event) => {
 });
 
 stopButton.addEventListener("click", () => {
-  if (controller) controller.abort();
+  if (active) fetch(`chat/${encodeURIComponent(active.id)}/cancel`, { method: "POST" });
 });
 
 document.getElementById("reset").addEventListener("click", () => {
-  if (controller) controller.abort();
-  epoch += 1;
+  if (source) source.close();
+  source = null;
+  if (active) fetch(`chat/${encodeURIComponent(active.id)}/cancel`, { method: "POST" });
+  active = null;
   conversation.length = 0;
+  save();
   log.replaceChildren();
+  setBusy(false);
   setStatus("idle", "Ready.");
 });
 
+// A reload closes the EventSource; the answer goes on, and the next page follows it again.
+function leave() {
+  leaving = true;
+  if (source) source.close();
+}
+window.addEventListener("beforeunload", leave);
+window.addEventListener("pagehide", leave);
+window.addEventListener("pageshow", () => { leaving = false; });
+
+// Show the saved conversation; resume the answer that was being written, if any.
+let lastUser = null;
+for (const message of conversation) {
+  const bubble = addBubble(message.role, message.content);
+  if (message.role === "user") lastUser = bubble;
+  else bubble.dataset.state = "done";
+}
+if (active && lastUser) follow(active.id, addBubble("assistant", ""), lastUser);
+else if (active) { active = null; save(); }
 prompt.focus();

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 import websocket
 
 from ..._cancel import CancelToken
+from ..._recorder import sent
 from ..._secret import Secret
 from ...errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
 from ...retry import Timeout
@@ -114,6 +115,7 @@ class Connection:
 
     def _send(self, frame: Mapping[str, Any]) -> None:
         text = json.dumps(frame, separators=(",", ":"))
+        sent(text)
         with boundary(self.url, "sending to", self.redact), self._send_lock:
             self._ws.send(text)
 
@@ -175,6 +177,8 @@ class Connection:
                 continue
             if isinstance(item, _Stop):
                 raise item.error()
+            if token.recorder is not None:
+                token.recorder.received(item, self.redact)
             return item  # type: ignore[no-any-return]
 
     def wait_for(self, inbox: Inbox, token: CancelToken, until: str, wait: float | None = None) -> dict[str, Any]:

@@ -286,6 +286,8 @@ class _SeqSource:
     def __init__(self, seq: Seq) -> None:
         self._seq = seq
         self.model = seq.model
+        self.base_url = seq._conn.url
+        self.hooks = ()
         self.timeout: Timeout = seq._conn.timeout
         self.retry = RetryPolicy()
 
