@@ -7,13 +7,17 @@ Provider modules emit these event types (``Event.type``):
 ``thinking``           ``text``: a fragment of visible reasoning
 ``signature``          ``text``: the signature of the thinking block just streamed
 ``redacted_thinking``  ``data``: opaque redacted reasoning, kept verbatim
-``block_end``          the current text or thinking block is complete
+``block_end``          the current text or thinking block is complete; with ``data`` set to a
+                       tool call's key, that call's arguments are complete
 ``tool_call_delta``    ``data``: ``(key, id, name, arguments_fragment)``; fragments of one call
                        share a key (its index); id and name are taken from the first fragment
-                       that has them
+                       that has them; calls keyed by an int index keep the index's order,
+                       whatever order their fragments arrive in
 ``tool_call``          ``data``: a whole `ToolCall` (providers that send calls whole)
 ``usage``              ``data``: the `Usage` of this round so far (the latest wins)
-``stop``               ``text``: the normalized finish reason
+``stop``               ``text``: the normalized finish reason; ``length`` while a streamed call
+                       is still open (the last one written, not ended by ``block_end``) marks
+                       that call truncated: it carries an ``error`` and is never run
 ``tool_result``        ``data``: a `ToolResult` of a call made inside this round (providers
                        that run tools mid-stream, like ModelSocket): the assistant message so
                        far is closed and the result is recorded as a tool message
@@ -50,15 +54,23 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
+TRUNCATED = "the answer reached its token limit inside this call's arguments (finish_reason length): the call is incomplete"
+
+
 @attrs.define
 class _PendingCall:
+    order: tuple[int, int]  # (0, wire index) or (1, arrival): calls are ordered by the wire's index
     id: str = ""
     name: str = ""
     fragments: list[str] = attrs.Factory(list)
+    closed: bool = False  # the wire said the arguments are complete
+    truncated: bool = False  # the token limit cut the arguments
 
     def finish(self, fallback_id: str) -> ToolCall:
         raw = "".join(self.fragments)
         arguments, error = parse_arguments(raw)
+        if self.truncated:
+            error = TRUNCATED
         return ToolCall(self.id or fallback_id, self.name, arguments, raw, error)
 
 
@@ -99,6 +111,7 @@ class Accumulator:
         self._run: list[str] = []
         self._run_kind: type | None = None
         self._pending: dict[Any, _PendingCall] = {}
+        self._writing: _PendingCall | None = None  # the streamed call written last
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.done = False
@@ -160,6 +173,10 @@ class Accumulator:
         self._parts.append(ThinkingPart("", data=event.data))
 
     def _block_end(self, event: Event) -> None:
+        if event.data is not None:
+            call = self._pending.get(event.data)
+            if call is not None:
+                call.closed = True
         self._flush()
 
     def _tool_delta(self, event: Event) -> None:
@@ -169,8 +186,10 @@ class Accumulator:
         call = self._pending.get(key)
         if call is None:
             self._flush()
-            call = self._pending[key] = _PendingCall()
+            order = (0, key) if type(key) is int else (1, len(self._pending))
+            call = self._pending[key] = _PendingCall(order)
             self._parts.append(call)
+        self._writing = call
         if call_id and not call.id:
             call.id = call_id
         if name and not call.name:
@@ -208,6 +227,9 @@ class Accumulator:
         if type(event.text) is not str:
             raise self._bad(event, "text")
         self.finish_reason = event.text
+        writing = self._writing
+        if event.text == "length" and writing is not None and not writing.closed:
+            writing.truncated = True
 
     def _meta(self, event: Event) -> None:
         data = event.data
@@ -223,6 +245,11 @@ class Accumulator:
 
     def _round_parts(self) -> list[Part]:
         self._flush()
+        slots = [i for i, part in enumerate(self._parts) if isinstance(part, _PendingCall)]
+        if len(slots) > 1:  # fragments may arrive out of order: the wire's index decides
+            ordered = sorted((self._parts[i] for i in slots), key=lambda c: c.order)  # type: ignore[union-attr]
+            for i, call in zip(slots, ordered):
+                self._parts[i] = call
         parts: list[Part] = []
         for part in self._parts:
             if isinstance(part, _PendingCall):
@@ -233,6 +260,7 @@ class Accumulator:
             parts.append(part)
         self._parts = list(parts)
         self._pending = {}
+        self._writing = None
         return parts
 
     def round_message(self) -> Message:

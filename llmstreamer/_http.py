@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import time
 from typing import Iterator, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -41,12 +42,16 @@ from .retry import Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CREDENTIAL_HEADERS", "Request", "Transport", "origin"]
+__all__ = ["CREDENTIAL_HEADERS", "DRAIN_BYTES", "DRAIN_SECONDS", "Request", "Transport", "origin"]
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _ERROR_BODY_LIMIT = 65536
+# After the terminal event: how long to wait for the body's end, and how much more to read,
+# before the connection is closed instead of pooled.
+DRAIN_SECONDS = 0.25
+DRAIN_BYTES = 65536
 
 @attrs.define
 class Request:
@@ -165,6 +170,46 @@ class Transport:
             raw.release_conn()
         else:
             resp.close()
+
+    def drain(self, resp: requests.Response, body: Iterator[bytes]) -> bool:
+        """Read what is left of a body after the terminal event, within a small bound.
+
+        True when the body ended cleanly (the connection may go back to the pool). False when
+        more than `DRAIN_BYTES` arrive, the server stays silent for `DRAIN_SECONDS`, the read
+        fails, or the body has no length to end at: the caller then closes the connection,
+        so it is never pooled half-read.
+        """
+        raw = resp.raw
+        if raw is None or raw.closed:
+            return True
+        headers = resp.headers
+        if "chunked" not in headers.get("transfer-encoding", "").lower() and not headers.get("content-length"):
+            return False  # a close-delimited body ends only with the connection
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+        if sock is None:
+            return False
+        try:
+            before = sock.gettimeout()
+            sock.settimeout(DRAIN_SECONDS)
+        except OSError:
+            return False
+        deadline = time.monotonic() + DRAIN_SECONDS
+        size = 0
+        try:
+            for data in body:
+                size += len(data)
+                if size > DRAIN_BYTES or time.monotonic() > deadline:
+                    log.debug("%s: more data after the terminal event; the connection is closed", self.provider)
+                    return False
+        except LLMStreamError as exc:
+            log.debug("%s: %s while draining after the terminal event; the connection is closed", self.provider, type(exc).__name__)
+            return False
+        finally:
+            try:
+                sock.settimeout(before)
+            except OSError:
+                pass
+        return bool(raw.closed)
 
     def body(self, resp: requests.Response, token: CancelToken, timeout: Timeout) -> Iterator[bytes]:
         """Yield the body's bytes as they arrive; transport failures become llmstreamer errors."""

@@ -8,9 +8,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import attrs
 
 from .errors import ConfigurationError
-from .models import Message
+from .models import ImagePart, Message, TextPart, ToolCall, ToolResult
 
-__all__ = ["ENGINE_OPTIONS", "OPTION_NAMES", "REASONING_LEVELS", "Options", "coerce_messages", "make_options"]
+__all__ = ["ENGINE_OPTIONS", "OPTION_NAMES", "REASONING_LEVELS", "Options", "check_contents", "coerce_messages", "make_options"]
 
 REASONING_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
@@ -161,3 +161,22 @@ def coerce_messages(messages: Any) -> tuple[Message, ...]:
     if not out:
         raise ConfigurationError("messages is empty: give at least one message")
     return tuple(out)
+
+
+def check_contents(messages: Sequence[Message]) -> None:
+    """Refuse, before any request, a message that says nothing.
+
+    Every message needs text, an image, a tool call or a tool result; thinking alone does not
+    count. Servers refuse an empty message with a 400 (or, worse, answer as if it were not
+    there), so it is caught here with its place in the list.
+
+    Raises:
+        ConfigurationError: naming the first empty message by index and role.
+    """
+    for i, message in enumerate(messages):
+        for part in message.content:
+            if isinstance(part, (ImagePart, ToolCall, ToolResult)) or (type(part) is TextPart and part.text):
+                break
+        else:
+            calls = " or tool calls" if message.role == "assistant" else ""
+            raise ConfigurationError(f"messages[{i}] ({message.role}) has no content: give it text{calls}")

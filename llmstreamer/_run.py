@@ -35,6 +35,8 @@ __all__ = ["Run", "dispatch"]
 _TEXT_TYPES = frozenset({"content", "thinking"})
 # provider events that are also public, passed on as they arrive
 _IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
+# finish reasons after which the tool loop runs none of the round's calls
+_NO_TOOL_ROUND = frozenset({"max_iterations", "length"})
 
 
 class Run:
@@ -93,8 +95,9 @@ class Run:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.
 
         Ends when the model stops asking for tools, when a called tool has no function (the
-        caller runs it: ``finish_reason`` is ``tool_calls``), or after ``max_iterations`` rounds
-        (``max_iterations``). Returns the finish reason.
+        caller runs it: ``finish_reason`` is ``tool_calls``), when the token limit cut the round
+        (``length``: a call cut mid-arguments carries its ``error`` and none is run), or after
+        ``max_iterations`` rounds (``max_iterations``). Returns the finish reason.
         """
         options, acc = self.options, self.acc
         toolbox = options.tools
@@ -104,8 +107,8 @@ class Run:
             message = acc.end_round()
             history.append(message)
             calls = message.tool_calls
-            if not calls or toolbox is None or self.streamer.runs_tools or finish == "max_iterations":
-                return finish
+            if not calls or toolbox is None or self.streamer.runs_tools or finish in _NO_TOOL_ROUND:
+                return finish  # after a cut ("length") no call of the round is run
             if any(toolbox.get(c.name) is not None and toolbox.get(c.name).fn is None for c in calls):
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
             if number == options.max_iterations:
@@ -144,6 +147,14 @@ class Run:
                 if not acc.done:
                     raise IncompleteStreamError(
                         f"the stream ended before {streamer.terminal}: the answer is incomplete",
+                        provider=streamer.provider,
+                    )
+                if acc.finish_reason is None:
+                    # "Finished" is what the wire states: a terminal marker alone (llama.cpp sends
+                    # just [DONE] for a stream it interrupts) does not make an answer whole.
+                    raise IncompleteStreamError(
+                        "the stream ended without saying how the answer finished (no finish reason): "
+                        "the answer is incomplete",
                         provider=streamer.provider,
                     )
                 break

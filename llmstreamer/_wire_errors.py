@@ -16,7 +16,8 @@ from .retry import parse_retry_after
 __all__ = ["error_from_body", "error_from_event", "parse_error", "request_id_of"]
 
 _EXCERPT = 500
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid")
+# LiteLLM's proxy names its request x-litellm-call-id (and sends no x-request-id of its own)
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid", "x-litellm-call-id")
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -58,6 +59,8 @@ def parse_error(payload: Any) -> tuple[str | None, str | None, int | None, float
         message = json.dumps(message)
     code = err.get("code")
     numeric = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if isinstance(code, str) and code.strip().isdigit():  # "500": LiteLLM passes the upstream status on
+        numeric, code = int(code.strip()), None
     kind = err.get("type")
     if not isinstance(kind, str) or kind == "error":
         kind = None
@@ -102,8 +105,10 @@ def error_from_body(
     if status < 400:
         equivalent = _equivalent_status(kind, numeric)
         if equivalent is None:
+            ctype = headers.get("content-type", "non-stream")
+            article = "an" if ctype[:1].lower() in "aeiou" else "a"
             return StreamError(
-                f"expected a stream, got a {headers.get('content-type', 'non-stream')} body: {excerpt[:200]}",
+                f"expected a stream, got {article} {ctype} body: {excerpt[:200]}",
                 provider=provider,
             )
         status = equivalent

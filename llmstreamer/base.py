@@ -12,14 +12,14 @@ import json
 import os
 import threading
 from concurrent.futures import Executor
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Generator, Iterable, Iterator, Mapping
 
 import attrs
 
 from . import _run
 from ._cancel import CancelToken
 from ._http import Request, Transport
-from ._options import Options, coerce_messages, make_options
+from ._options import Options, check_contents, coerce_messages, make_options
 from ._secret import Secret
 from ._sse import NDJSONParser, SSEParser
 from ._wire_errors import request_id_of
@@ -246,6 +246,7 @@ class Streamer:
         opts = make_options(self.provider, self.supported_options, options)
         if session is not None:
             opts = attrs.evolve(opts, session=session)
+        check_contents(msgs)
         self._validate(msgs, opts)
         return _run.Run(self, msgs, opts)
 
@@ -273,6 +274,10 @@ class HTTPStreamer(Streamer):
     """
 
     framing: ClassVar[str] = "sse"  # or "ndjson"
+    # True: the decoder's ``done`` is the wire's terminal event ([DONE], message_stop, Ollama's
+    # done line), so the round ends there and whatever follows is never read. False for wires
+    # whose stream ends only with the body (Gemini), where ``done`` marks a stated finish.
+    done_ends_body: bool = True
 
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
@@ -322,21 +327,33 @@ class HTTPStreamer(Streamer):
             request_id = request_id_of(resp.headers)
             if request_id:
                 yield Event("meta", data={"request_id": request_id})
-            yield from self._decode(transport.body(resp, token, self.timeout))
-            reuse = True
+            body = transport.body(resp, token, self.timeout)
+            ended = yield from self._decode(body)
+            # After the terminal event the rest of the body is not ours to wait for: a server
+            # that keeps the connection open (or sends junk) gets a short drain, then a close.
+            reuse = transport.drain(resp, body) if ended else True
         finally:
             transport.release(resp, token, reuse=reuse)
 
-    def _decode(self, chunks: Iterable[bytes]) -> Iterator[Event]:
-        """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events."""
+    def _decode(self, chunks: Iterable[bytes]) -> Generator[Event, None, bool]:
+        """One round's body, as it arrives in ``chunks`` (any split), framed and decoded into events.
+
+        Returns True when the terminal event ended the round before the body ended (see
+        ``done_ends_body``): nothing after it is decoded.
+        """
         decode = self._decoder()
         framer = SSEParser(self.max_event_bytes) if self.framing == "sse" else NDJSONParser(self.max_event_bytes)
         feed = framer.feed
+        stop_at_done = self.done_ends_body
         for chunk in chunks:
             for name, data, _ in feed(chunk):
-                yield from decode(name, data)
+                for event in decode(name, data):
+                    yield event
+                    if stop_at_done and event.type == "done":
+                        return True
         for name, data, _ in framer.close():
             yield from decode(name, data)
+        return False
 
     def _get_json(self, path: str, headers: Mapping[str, str]) -> Any:
         """GET ``base_url + path`` and decode its JSON (for `list_models`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from llmstreamer import (
     ToolCall,
     Usage,
 )
+from llmstreamer._options import make_options
 from llmstreamer.registry import PRESETS
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.testing._wire import sse
@@ -362,11 +364,29 @@ def test_pixigpt_assistant_id_and_choice_reasoning(server: FakeLLMServer, record
 
 
 def test_openai_body_keeps_its_own_fields(server: FakeLLMServer) -> None:
-    """OpenAI still sends max_completion_tokens, seed and stream_options after the move to the shared base."""
+    """OpenAI sends seed and stream_options, and max_tokens to a base URL that is not api.openai.com."""
     OpenAIStreamer(api_key="k", base_url=server.base_url("openai")).chat(HI, max_tokens=9, seed=5)
     body = server.requests[0].json
-    assert (body["max_completion_tokens"], body["seed"], body["stream_options"]) == (9, 5, {"include_usage": True})
-    assert "max_tokens" not in body
+    assert (body["max_tokens"], body["seed"], body["stream_options"]) == (9, 5, {"include_usage": True})
+    assert "max_completion_tokens" not in body
+
+
+@pytest.mark.parametrize(
+    ("base_url", "field"),
+    [
+        (None, "max_completion_tokens"),
+        ("https://api.openai.com/v1", "max_completion_tokens"),
+        ("https://API.OpenAI.com:443/v1/", "max_completion_tokens"),
+        ("http://127.0.0.1:8080/v1", "max_tokens"),
+        ("https://proxy.example/openai/v1", "max_tokens"),
+    ],
+)
+def test_openai_token_limit_field_follows_the_base_url(base_url: str | None, field: str) -> None:
+    """max_completion_tokens goes to api.openai.com only; OpenAI-compatible servers get max_tokens."""
+    streamer = llmstreamer.streamer("openai:gpt-4o-mini", api_key="k", base_url=base_url)
+    request = streamer._request((Message.user("Hi"),), make_options("openai", streamer.supported_options, {"max_tokens": 7}))
+    body = json.loads(request.body or b"{}")
+    assert body[field] == 7 and len({"max_tokens", "max_completion_tokens"} & body.keys()) == 1
 
 
 def test_openai_refusal_finishes_as_content_filter(server: FakeLLMServer) -> None:

@@ -68,7 +68,7 @@ def _ollama(req: RecordedRequest) -> dict[str, Any]:
 # name -> (how the request carries model/system/options, the finish reasons its wire can express)
 ALL_FINISH = ("stop", "length", "tool_calls", "content_filter")
 PROVIDERS: dict[str, tuple[Callable[[RecordedRequest], dict[str, Any]], tuple[str, ...]]] = {
-    "openai": (_chat_completions("max_completion_tokens"), ALL_FINISH),
+    "openai": (_chat_completions("max_tokens"), ALL_FINISH),  # a base URL not api.openai.com
     "anthropic": (_anthropic, ALL_FINISH),
     "gemini": (_gemini, ALL_FINISH),
     "mistral": (_chat_completions("max_tokens"), ("stop", "length", "tool_calls")),

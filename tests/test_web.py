@@ -335,7 +335,7 @@ def test_options_reach_the_request(server: FakeLLMServer, openai: OpenAIStreamer
     list(sse_stream(openai, [Message.user("Hi")], system="Be brief.", temperature=0.5, max_tokens=20))
     body = server.requests[0].json
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
-    assert (body["temperature"], body["max_completion_tokens"]) == (0.5, 20)
+    assert (body["temperature"], body["max_tokens"]) == (0.5, 20)  # not api.openai.com: max_tokens
 
 
 def test_keepalive_none_sends_no_comments(server: FakeLLMServer, openai: OpenAIStreamer) -> None:

@@ -440,7 +440,7 @@ def test_threaded_server_refuses_bad_requests(threaded_example: ModuleType) -> N
     client = Client(threaded_example.make_app(ElizaStreamer(seed=1)))
     assert client.get("/").status_code == 404
     refused = client.get("/chat?q=")
-    assert (refused.status_code, refused.get_data(as_text=True)) == (400, "eliza needs words: the last user message has no text\n")
+    assert (refused.status_code, refused.get_data(as_text=True)) == (400, "messages[0] (user) has no content: give it text\n")
     ok = client.get("/chat", query_string={"q": SAD})
     assert "mother" in answer_of(parse(ok.get_data()))
 

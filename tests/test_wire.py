@@ -208,7 +208,7 @@ def test_openai_request_body_and_headers(server: FakeLLMServer) -> None:
         "stream_options": {"include_usage": True},
         "temperature": 0.2,
         "top_p": 0.9,
-        "max_completion_tokens": 50,
+        "max_tokens": 50,  # the fake server is not api.openai.com
         "stop": ["END"],
         "seed": 7,
         "user": "u-1",

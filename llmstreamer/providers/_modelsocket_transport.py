@@ -135,13 +135,19 @@ def dial(
 def event_error(event: Mapping[str, Any]) -> LLMStreamError:
     """The error for an ``error`` event: its ``code`` picks the class, ``details.retry_after_ms`` the wait.
 
-    ``rate_limit_exceeded`` is a `RateLimitError`; an unknown or missing code a `StreamError`.
+    ``rate_limit_exceeded`` is a `RateLimitError`; a numeric code (``500`` or ``"500"``) maps like
+    that HTTP status; an unknown or missing code is a `StreamError`.
     """
     message = event.get("message")
     message = message if isinstance(message, str) and message else "the server reported an error"
     code = event.get("code")
+    status = None
+    if isinstance(code, int) and not isinstance(code, bool) and code >= 400:
+        status, code = code, None
+    elif isinstance(code, str) and code.strip().isdigit() and int(code) >= 400:
+        status, code = int(code), None  # a status written as a string ("500")
     code = code if isinstance(code, str) else None
-    status = status_for_type(code)
+    status = status or status_for_type(code)
     if status is None:
         return StreamError(f"{code}: {message}" if code else message, provider=PROVIDER)
     details = event.get("details")

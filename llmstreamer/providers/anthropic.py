@@ -280,7 +280,11 @@ class AnthropicStreamer(HTTPStreamer):
                     return (Event("thinking", block["thinking"]),)
                 return _NOTHING
             if kind == "content_block_stop":
-                return (Event("block_end"),) if blocks.get(obj.get("index", 0)) in ("text", "thinking") else _NOTHING
+                index = obj.get("index", 0)
+                btype = blocks.get(index)
+                if btype == "tool_use":  # the call's input is complete (a max_tokens cut never sends this)
+                    return (Event("block_end", data=index),)
+                return (Event("block_end"),) if btype in ("text", "thinking") else _NOTHING
             if kind == "message_delta":
                 out = []
                 reason = (obj.get("delta") or {}).get("stop_reason")

@@ -100,6 +100,8 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         if "no_done" in chosen:
             self.terminal = "a finish_reason or data: [DONE]"  # type: ignore[misc]
         self._finish_is_terminal = "no_done" in chosen
+        # with no [DONE] to end on, the round ends with the body (a usage chunk may follow the finish)
+        self.done_ends_body = "no_done" not in chosen
         self._reasoning_details = "reasoning_details" in chosen
         self._choice_reasoning = "choice_reasoning" in chosen
         self.include_usage = "no_stream_options" not in chosen

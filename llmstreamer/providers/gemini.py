@@ -216,6 +216,9 @@ class GeminiStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
+    # No terminal event on this wire: the stream ends with the body, after the finishReason.
+    done_ends_body = False
+
     def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
         try:
             yield from super()._round(messages, options, token)

@@ -38,6 +38,7 @@ from .._accumulate import parse_arguments
 from .._http import Request
 from .._options import Options
 from .._schema import response_schema
+from .._wire_errors import error_from_event
 from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
 from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
@@ -286,7 +287,15 @@ def _message(message: Message) -> list[dict[str, Any]]:
 
 
 def _inband_error(error: Any, line: str, provider: str) -> LLMStreamError:
-    """The error for an ``{"error": ...}`` line, its class chosen by the message."""
+    """The error for an ``{"error": ...}`` line, its class chosen by the message.
+
+    An error object (a proxy's OpenAI-shaped ``{"message", "type", "code"}``) maps by its type
+    or numeric code, as on the other wires.
+    """
+    if isinstance(error, dict):
+        found = error_from_event({"error": error}, provider=provider)
+        if not isinstance(found, StreamError):
+            return found
     text = error if isinstance(error, str) else json.dumps(error)
     lower = text.lower()
     for hint, status in ERROR_HINTS:

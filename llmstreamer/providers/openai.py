@@ -16,17 +16,23 @@ accepts is OpenAI's rule (gpt-5.1 takes ``none`` but not ``minimal``; models bef
 text itself hidden in Chat Completions, so ``on_thinking`` stays silent; the reasoning tokens
 are counted in ``Usage.reasoning_tokens``. ``thinking_budget`` has no Chat Completions field and
 is refused.
+
+``max_tokens=`` goes out as ``max_completion_tokens`` to api.openai.com (the default base URL)
+and as ``max_tokens`` to any other base URL: OpenAI-compatible servers honour that field and
+may ignore the newer one, so a local server never silently runs without the limit.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from .._http import origin
 from ._chat_completions import ChatCompletionsStreamer
 
 __all__ = ["OpenAIStreamer"]
 
+_OPENAI_HOST = "api.openai.com"
 _VERSION = re.compile(r"gpt-(\d+)(?:\.(\d+))?")
 
 
@@ -45,8 +51,14 @@ class OpenAIStreamer(ChatCompletionsStreamer):
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
     default_model: ClassVar[str | None] = "gpt-4o-mini"
-    # OpenAI wants max_completion_tokens; most compatible servers only know max_tokens.
+    # OpenAI wants max_completion_tokens; OpenAI-compatible servers (llama.cpp, vLLM, LiteLLM,
+    # Ollama...) honour max_tokens and may silently ignore the other: chosen by the base URL.
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    def __init__(self, model: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        if origin(self.base_url)[1] != _OPENAI_HOST:
+            self.max_tokens_field = "max_tokens"  # type: ignore[misc]
 
     def _takes_xhigh(self) -> bool:
         """``xhigh`` exists from gpt-5.1-codex-max and the gpt-5.2 family onwards."""

@@ -50,6 +50,9 @@ class Reply:
         events: Raw wire events (one SSE event or NDJSON line each, without framing) that
             replace the rendered ones.
         truncate: Leave out the terminal event (``[DONE]``, ``message_stop``, ...).
+        trailing: Raw wire events sent after the rendered ones (after the terminal event):
+            junk a client must ignore. With ``stall_after`` past the last event, the
+            connection then stays open and idle.
 
     Framing:
         transfer: ``chunked`` (default), ``close`` (close-delimited) or ``length``.
@@ -83,6 +86,7 @@ class Reply:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     events: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
     truncate: bool = False
+    trailing: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     transfer: str = attrs.field(default="chunked", validator=attrs.validators.in_(_TRANSFERS))
     line_ending: str = attrs.field(default="\n", validator=attrs.validators.in_(("\n", "\r\n", "\r")))
