@@ -251,3 +251,53 @@ def test_rate_limit_outlasts_the_retries(llmock: ServerProcess, scenario: Any, r
     assert recorder.calls == [("retry", "RateLimitError", 1), ("retry", "RateLimitError", 2), ("error", "RateLimitError")]
     assert isinstance(recorder.error, RateLimitError)
     assert (recorder.error.status_code, recorder.error.retry_after) == (429, 0.1)
+
+
+def _openai_sdk(llmock: ServerProcess) -> Any:
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=llmock.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
+
+
+def _anthropic_sdk(llmock: ServerProcess) -> Any:
+    anthropic = pytest.importorskip("anthropic")
+    return anthropic.Anthropic(base_url=llmock.url + "/anthropic", api_key="interop-key", max_retries=0, timeout=30)
+
+
+def test_official_sdks_accept_a_truncated_stream(llmock: ServerProcess, scenario: Any) -> None:
+    """The openai and anthropic SDKs end a truncated stream without an error (llmstreamer: IncompleteStreamError).
+
+    llmstreamer is right. OpenAI's streaming reference gives the last chunk of every choice a
+    finish_reason and ends the stream with ``data: [DONE]``; Anthropic's streaming guide ends
+    every message with ``message_delta`` (its stop_reason) and ``message_stop``. A stream with
+    neither was cut, and the SDKs hand the application half an answer as if it were whole.
+    """
+    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("openai")})
+    chunks = list(_openai_sdk(llmock).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two "
+    assert [c.choices[0].finish_reason for c in chunks] == [None, None, None]
+
+    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("anthropic")})
+    with _anthropic_sdk(llmock).messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]) as stream:
+        assert "".join(stream.text_stream) == "one two "
+        assert stream.get_final_message().stop_reason is None
+
+
+def test_official_sdks_leak_json_errors_on_a_malformed_chunk(llmock: ServerProcess, scenario: Any) -> None:
+    """On a chunk that is not JSON the SDKs raise json.JSONDecodeError, outside their own error classes
+    (llmstreamer: StreamError, an LLMStreamError carrying the partial answer).
+
+    llmstreamer is right: both SDKs document that their errors derive from ``openai.APIError`` /
+    ``anthropic.APIError``, so an application that catches those (as their READMEs show) is
+    crashed by a raw ``JSONDecodeError`` and loses the text received so far.
+    """
+    openai, anthropic = pytest.importorskip("openai"), pytest.importorskip("anthropic")
+    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("openai")})
+    with pytest.raises(json.JSONDecodeError) as caught:
+        list(_openai_sdk(llmock).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    assert not isinstance(caught.value, openai.APIError)
+
+    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("anthropic")})
+    with pytest.raises(json.JSONDecodeError) as caught:
+        with _anthropic_sdk(llmock).messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]) as stream:
+            list(stream.text_stream)
+    assert not isinstance(caught.value, anthropic.APIError)
