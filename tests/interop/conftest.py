@@ -69,7 +69,17 @@ def _litellm_config(models: dict[str, dict[str, object]], key: str) -> str:
 def _litellm(name: str, port: int, config: str) -> ServerProcess:
     server = ServerProcess(
         name,
-        [_executable("litellm"), "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port), "--telemetry", "False"],
+        [
+            _executable("litellm"),
+            "--config",
+            "config.yaml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--telemetry",
+            "False",
+        ],
         port=port,
         ready_path="/health/liveliness",
         # the bundled model price list, instead of fetching it from GitHub at start-up
@@ -102,7 +112,10 @@ class LiteLLM:
                 {
                     "mock-text": {"model": "openai/mock-text", "mock_response": SHORT_TEXT},
                     "mock-long": {"model": "openai/mock-long", "mock_response": LONG_TEXT},
-                    "mock-overloaded": {"model": "openai/mock-overloaded", "mock_response": "Exception: mock_streaming_error"},
+                    "mock-overloaded": {
+                        "model": "openai/mock-overloaded",
+                        "mock_response": "Exception: mock_streaming_error",
+                    },
                     "bridge-text": {"model": "openai/upstream-text", "api_base": upstream_v1, "api_key": UPSTREAM_KEY},
                     "bridge-long": {"model": "openai/upstream-long", "api_base": upstream_v1, "api_key": UPSTREAM_KEY},
                 },

@@ -64,7 +64,9 @@ def _server_env(extra: dict[str, str]) -> dict[str, str]:
 class ServerProcess:
     """One server subprocess on 127.0.0.1, its log in a file, ready once a URL answers."""
 
-    def __init__(self, name: str, args: Sequence[str], *, port: int, ready_path: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, args: Sequence[str], *, port: int, ready_path: str, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.args = list(args)
         self.port = port

@@ -78,7 +78,7 @@ def test_cancel_mid_stream(litellm: LiteLLM) -> None:
     handle.cancel()
     assert handle.wait(10)
     received = len(recorder.calls) - 1
-    assert recorder.calls == _pieces(LONG_TEXT)[:received] + [("error", "StreamCancelled")]
+    assert recorder.calls == [*_pieces(LONG_TEXT)[:received], ("error", "StreamCancelled")]
     assert 0 < received < len(_pieces(LONG_TEXT))
     assert isinstance(recorder.error, StreamCancelled)
     assert recorder.error.partial is not None and LONG_TEXT.startswith(recorder.error.partial.text)

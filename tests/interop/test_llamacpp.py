@@ -18,7 +18,23 @@ from .tinyllama import ANSWER
 
 # the answer as the server streams it: one piece per token, except that it holds back the bytes
 # of a character split across tokens until the character is whole
-PIECES = ["Hello", " from", " a", " tiny", " llama:", " caf", "é", " costs", " 5", "€", " and", " smiles", " ", "😀", "."]
+PIECES = [
+    "Hello",
+    " from",
+    " a",
+    " tiny",
+    " llama:",
+    " caf",
+    "é",
+    " costs",
+    " 5",
+    "€",
+    " and",
+    " smiles",
+    " ",
+    "😀",
+    ".",
+]
 
 
 def _streamer(llama: ServerProcess, spec: str = "llamacpp:tiny", **kwargs: Any) -> llmstreamer.Streamer:
@@ -40,7 +56,7 @@ def _content(calls: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def test_text(llama: ServerProcess, recorder: Recorder, spec: str) -> None:
     """The model's answer streams token by token and finishes with stop (the server sends no usage)."""
     _run(_streamer(llama, spec), recorder)
-    assert recorder.calls == _content(PIECES) + [("finish", ANSWER)]
+    assert recorder.calls == [*_content(PIECES), ("finish", ANSWER)]
     assert recorder.response is not None and recorder.response.finish_reason == "stop"
     assert recorder.response.request_id  # llama-cpp-python sends x-request-id
 
@@ -49,7 +65,7 @@ def test_text(llama: ServerProcess, recorder: Recorder, spec: str) -> None:
 def test_max_tokens(llama: ServerProcess, recorder: Recorder, spec: str) -> None:
     """max_tokens reaches the server (as max_tokens, even from OpenAIStreamer) and the answer finishes with length."""
     _run(_streamer(llama, spec), recorder, max_tokens=3)
-    assert recorder.calls == _content(PIECES[:3]) + [("finish", "Hello from a")]
+    assert recorder.calls == [*_content(PIECES[:3]), ("finish", "Hello from a")]
     assert recorder.response is not None and recorder.response.finish_reason == "length"
 
 
@@ -61,7 +77,8 @@ def test_max_tokens_with_the_openai_sdk(llama: ServerProcess) -> None:
     vLLM's, LM Studio's and most OpenAI-compatible servers) documents and reads max_tokens. The SDK
     sends what it is given, so a limit written the current OpenAI way is silently lost.
     """
-    openai = pytest.importorskip("openai")
+    import openai
+
     client = openai.OpenAI(base_url=llama.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
     stream = client.chat.completions.create(
         model="tiny", messages=[{"role": "user", "content": "Say hi"}], stream=True, max_completion_tokens=3
@@ -74,7 +91,7 @@ def test_max_tokens_with_the_openai_sdk(llama: ServerProcess) -> None:
 def test_stop_sequence(llama: ServerProcess, recorder: Recorder) -> None:
     """A stop sequence ends the answer before it, with finish stop."""
     _run(_streamer(llama), recorder, stop=["tiny"])
-    assert recorder.calls == _content(["Hello", " from", " a", " "]) + [("finish", "Hello from a ")]
+    assert recorder.calls == [*_content(["Hello", " from", " a", " "]), ("finish", "Hello from a ")]
     assert recorder.response is not None and recorder.response.finish_reason == "stop"
 
 
@@ -90,7 +107,7 @@ def test_token_limit_inside_a_character(llama: ServerProcess, recorder: Recorder
     """A token limit that falls inside é (after its first byte) still yields whole characters, finishing with length."""
     _run(_streamer(llama), recorder, max_tokens=7)
     # the server finishes the character it started before it stops
-    assert recorder.calls == _content(PIECES[:7]) + [("finish", "Hello from a tiny llama: café")]
+    assert recorder.calls == [*_content(PIECES[:7]), ("finish", "Hello from a tiny llama: café")]
     assert recorder.response is not None and recorder.response.finish_reason == "length"
 
 
@@ -110,9 +127,12 @@ def test_prompt_longer_than_the_context(llama: ServerProcess, recorder: Recorder
     assert isinstance(recorder.error, IncompleteStreamError)
     assert recorder.error.partial is not None and recorder.error.partial.text == ""
 
-    openai = pytest.importorskip("openai")
+    import openai
+
     client = openai.OpenAI(base_url=llama.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
-    chunks = list(client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": prompt}], stream=True))
+    chunks = list(
+        client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": prompt}], stream=True)
+    )
     assert chunks == []
 
 
@@ -140,7 +160,7 @@ def test_request_interrupted_by_the_next(llama: ServerProcess) -> None:
     assert first.kinds()[-1] == "error" and set(first.kinds()[:-1]) == {"content"}
     assert isinstance(first.error, IncompleteStreamError)
     assert first.error.partial is not None and first.error.partial.text.startswith(" tick tock")
-    assert second.calls == _content(PIECES) + [("finish", ANSWER)]
+    assert second.calls == [*_content(PIECES), ("finish", ANSWER)]
 
 
 def test_openai_sdk_accepts_an_interrupted_stream(llama: ServerProcess) -> None:
@@ -151,18 +171,21 @@ def test_openai_sdk_accepts_an_interrupted_stream(llama: ServerProcess) -> None:
     ("stop", "length", "tool_calls", ...); ``[DONE]`` only closes the event stream. A stream that
     closes without one was cut, here by the server serving another request.
     """
-    openai = pytest.importorskip("openai")
+    import openai
+
     client = openai.OpenAI(base_url=llama.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
     flowing, finished = threading.Event(), threading.Event()
     seen: list[Any] = []
 
     def consume() -> None:
         try:
-            for chunk in client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Count!"}], stream=True):
+            for chunk in client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "Count!"}], stream=True
+            ):
                 seen.append(chunk)
                 if chunk.choices and chunk.choices[0].delta.content:
                     flowing.set()
-        except Exception as exc:  # noqa: BLE001 - the test asserts that nothing is raised
+        except Exception as exc:
             seen.append(exc)
         finally:
             flowing.set()
@@ -193,8 +216,8 @@ def test_several_concurrent_requests(llama: ServerProcess) -> None:
     assert complete, "one request is served to the end"
     for r in others:
         if r.error is None:
-            assert r.calls == _content(PIECES) + [("finish", ANSWER)]
+            assert r.calls == [*_content(PIECES), ("finish", ANSWER)]
         else:
             assert isinstance(r.error, IncompleteStreamError)
             assert r.error.partial is not None and ANSWER.startswith(r.error.partial.text)
-            assert r.calls == _content([c[1] for c in r.calls[:-1]]) + [("error", "IncompleteStreamError")]
+            assert r.calls == [*_content([c[1] for c in r.calls[:-1]]), ("error", "IncompleteStreamError")]

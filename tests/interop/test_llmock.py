@@ -77,7 +77,7 @@ def test_tool_call_for_the_caller(llmock: ServerProcess, scenario: Any, recorder
     """A scripted tool call for a declaration-only tool ends the stream with the call and tool_calls."""
     scenario({"type": "reply", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]})
     _run(llmock, wire, recorder, tools=[Tool("get_weather", "Weather of a city.", WEATHER)])
-    assert recorder.calls == [("tool_call", "get_weather")] + _usage(wire, 4) + [("finish", "")]
+    assert recorder.calls == [("tool_call", "get_weather"), *_usage(wire, 4), ("finish", "")]
     response = recorder.response
     assert response is not None and response.finish_reason == "tool_calls"
     assert [(c.name, c.arguments, c.error) for c in response.tool_calls] == [("get_weather", {"city": "Paris"}, None)]
@@ -110,7 +110,12 @@ def test_tool_loop(llmock: ServerProcess, scenario: Any, recorder: Recorder, wir
     scenario({"type": "reply", "tool_calls": [call]}, {"type": "reply", "text": "Sunny."})
     ran: list[str] = []
     _run(llmock, wire, recorder, tools=[_weather_tool(ran)])
-    assert _rounds(recorder) == [("tool_call", "get_weather"), ("tool_result", "get_weather", "sunny"), ("content", "Sunny."), ("finish", "Sunny.")]
+    assert _rounds(recorder) == [
+        ("tool_call", "get_weather"),
+        ("tool_result", "get_weather", "sunny"),
+        ("content", "Sunny."),
+        ("finish", "Sunny."),
+    ]
     assert ran == ["Paris"]
     assert recorder.response is not None and recorder.response.finish_reason == "stop"
     sent = _last_request(llmock)
@@ -123,11 +128,20 @@ def test_tool_loop(llmock: ServerProcess, scenario: Any, recorder: Recorder, wir
 def test_unknown_tool(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
     """A call of a tool that was never offered runs nothing: the model gets an error result and answers."""
     call = {"name": "get_weather", "arguments": {"city": "Paris"}}
-    scenario({"type": "reply", "tool_calls": [call]}, {"type": "tool_fault", "kind": "unknown_tool"}, {"type": "reply", "text": "Sorry."})
+    scenario(
+        {"type": "reply", "tool_calls": [call]},
+        {"type": "tool_fault", "kind": "unknown_tool"},
+        {"type": "reply", "text": "Sorry."},
+    )
     ran: list[str] = []
     _run(llmock, wire, recorder, tools=[_weather_tool(ran)])
     error = "error: unknown tool 'llmock_unknown_tool'; available tools: get_weather"
-    assert _rounds(recorder) == [("tool_call", "llmock_unknown_tool"), ("tool_result", "llmock_unknown_tool", error), ("content", "Sorry."), ("finish", "Sorry.")]
+    assert _rounds(recorder) == [
+        ("tool_call", "llmock_unknown_tool"),
+        ("tool_result", "llmock_unknown_tool", error),
+        ("content", "Sorry."),
+        ("finish", "Sorry."),
+    ]
     assert ran == []
 
 
@@ -135,7 +149,11 @@ def test_unknown_tool(llmock: ServerProcess, scenario: Any, recorder: Recorder, 
 def test_malformed_tool_arguments(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
     """A call whose arguments are not JSON (or, on Gemini, lack a required one) is not run: the model gets an error result."""
     call = {"name": "get_weather", "arguments": {"city": "Paris"}}
-    scenario({"type": "reply", "tool_calls": [call]}, {"type": "tool_fault", "kind": "malformed_arguments"}, {"type": "reply", "text": "Sorry."})
+    scenario(
+        {"type": "reply", "tool_calls": [call]},
+        {"type": "tool_fault", "kind": "malformed_arguments"},
+        {"type": "reply", "text": "Sorry."},
+    )
     ran: list[str] = []
     _run(llmock, wire, recorder, tools=[_weather_tool(ran)])
     # llmock cuts the JSON text in half; Gemini sends arguments as an object, so there it sends {}
@@ -144,7 +162,12 @@ def test_malformed_tool_arguments(llmock: ServerProcess, scenario: Any, recorder
         if wire == "gemini"
         else "error: the arguments are not valid JSON (Expecting value: line 1 column 9 (char 8))"
     )
-    assert _rounds(recorder) == [("tool_call", "get_weather"), ("tool_result", "get_weather", error), ("content", "Sorry."), ("finish", "Sorry.")]
+    assert _rounds(recorder) == [
+        ("tool_call", "get_weather"),
+        ("tool_result", "get_weather", error),
+        ("content", "Sorry."),
+        ("finish", "Sorry."),
+    ]
     assert ran == []
 
 
@@ -154,10 +177,14 @@ def test_tool_call_cut_by_the_token_limit(llmock: ServerProcess, scenario: Any, 
     call = {"name": "get_weather", "arguments": {"city": "Paris"}}
     # OpenAI and Mistral: finish_reason length mid-arguments; Anthropic: stop_reason max_tokens with an
     # unterminated input_json_delta; Gemini: MAX_TOKENS (its calls arrive whole, here with no arguments)
-    scenario({"type": "reply", "tool_calls": [call], "finish_reason": "length"}, {"type": "tool_fault", "kind": "malformed_arguments"}, {"type": "reply", "text": "unused"})
+    scenario(
+        {"type": "reply", "tool_calls": [call], "finish_reason": "length"},
+        {"type": "tool_fault", "kind": "malformed_arguments"},
+        {"type": "reply", "text": "unused"},
+    )
     ran: list[str] = []
     _run(llmock, wire, recorder, tools=[_weather_tool(ran)])
-    assert recorder.calls == [("tool_call", "get_weather")] + _usage(wire, 2) + [("finish", "")]
+    assert recorder.calls == [("tool_call", "get_weather"), *_usage(wire, 2), ("finish", "")]
     response = recorder.response
     assert response is not None and response.finish_reason == "length"
     assert ran == []
@@ -178,7 +205,9 @@ def test_truncated_stream(llmock: ServerProcess, scenario: Any, recorder: Record
 @ALL
 def test_disconnect(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
     """A connection dropped mid-stream is APIConnectionError with the partial text, never retried."""
-    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "disconnect", "after_chunks": _cut(wire)})
+    scenario(
+        {"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "disconnect", "after_chunks": _cut(wire)}
+    )
     _run(llmock, wire, recorder)
     assert recorder.calls == [("content", "one "), ("content", "two "), ("error", "APIConnectionError")]
     assert isinstance(recorder.error, APIConnectionError)
@@ -186,13 +215,17 @@ def test_disconnect(llmock: ServerProcess, scenario: Any, recorder: Recorder, wi
 
 
 @ALL
-def test_disconnect_before_any_output_is_retried(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
+def test_disconnect_before_any_output_is_retried(
+    llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str
+) -> None:
     """A connection dropped before anything reached a callback is retried, and the retry's answer is whole."""
-    scenario({"type": "reply", "text": TEXT, "times": 2}, {"type": "stream_fault", "kind": "disconnect", "after_chunks": 0})
+    scenario(
+        {"type": "reply", "text": TEXT, "times": 2}, {"type": "stream_fault", "kind": "disconnect", "after_chunks": 0}
+    )
     s = _streamer(llmock, wire, retry=RetryPolicy(retries=1, initial_delay=0.05, jitter=0))
     _run(llmock, wire, recorder, streamer=s)
     expected = [("retry", "APIConnectionError", 1)] + [("content", p) for p in PIECES] + _usage(wire, 6)
-    assert recorder.calls == expected + [("finish", TEXT)]
+    assert recorder.calls == [*expected, ("finish", TEXT)]
 
 
 @ALL
@@ -227,7 +260,9 @@ def test_long_stall(llmock: ServerProcess, scenario: Any, recorder: Recorder, wi
 
 @ALL
 @pytest.mark.parametrize(("status", "error"), [(429, "RateLimitError"), (529, "OverloadedError")])
-def test_retry_after(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str, status: int, error: str) -> None:
+def test_retry_after(
+    llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str, status: int, error: str
+) -> None:
     """A 429 or 529 with retry-after is retried after exactly the server's delay, then the answer streams."""
     scenario({"type": "fail", "status": status, "retry_after": 0.2}, {"type": "reply", "text": TEXT})
     delays: list[float] = []
@@ -239,7 +274,9 @@ def test_retry_after(llmock: ServerProcess, scenario: Any, recorder: Recorder, w
 
     recorder.on_retry = on_retry  # type: ignore[method-assign]
     _run(llmock, wire, recorder)
-    assert recorder.calls == [("retry", error, 1)] + [("content", p) for p in PIECES] + _usage(wire, 6) + [("finish", TEXT)]
+    assert recorder.calls == [("retry", error, 1)] + [("content", p) for p in PIECES] + _usage(wire, 6) + [
+        ("finish", TEXT)
+    ]
     assert delays == [0.2]
 
 
@@ -248,18 +285,24 @@ def test_rate_limit_outlasts_the_retries(llmock: ServerProcess, scenario: Any, r
     """A 429 that outlasts the retries ends in RateLimitError with the status and the server's retry-after."""
     scenario({"type": "fail", "status": 429, "retry_after": 0.1, "times": 3})
     _run(llmock, wire, recorder)
-    assert recorder.calls == [("retry", "RateLimitError", 1), ("retry", "RateLimitError", 2), ("error", "RateLimitError")]
+    assert recorder.calls == [
+        ("retry", "RateLimitError", 1),
+        ("retry", "RateLimitError", 2),
+        ("error", "RateLimitError"),
+    ]
     assert isinstance(recorder.error, RateLimitError)
     assert (recorder.error.status_code, recorder.error.retry_after) == (429, 0.1)
 
 
 def _openai_sdk(llmock: ServerProcess) -> Any:
-    openai = pytest.importorskip("openai")
+    import openai
+
     return openai.OpenAI(base_url=llmock.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
 
 
 def _anthropic_sdk(llmock: ServerProcess) -> Any:
-    anthropic = pytest.importorskip("anthropic")
+    import anthropic
+
     return anthropic.Anthropic(base_url=llmock.url + "/anthropic", api_key="interop-key", max_retries=0, timeout=30)
 
 
@@ -271,13 +314,23 @@ def test_official_sdks_accept_a_truncated_stream(llmock: ServerProcess, scenario
     every message with ``message_delta`` (its stop_reason) and ``message_stop``. A stream with
     neither was cut, and the SDKs hand the application half an answer as if it were whole.
     """
-    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("openai")})
-    chunks = list(_openai_sdk(llmock).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    scenario(
+        {"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("openai")}
+    )
+    chunks = list(
+        _openai_sdk(llmock).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two "
     assert [c.choices[0].finish_reason for c in chunks] == [None, None, None]
 
-    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("anthropic")})
-    with _anthropic_sdk(llmock).messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]) as stream:
+    scenario(
+        {"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "truncate", "after_chunks": _cut("anthropic")}
+    )
+    with _anthropic_sdk(llmock).messages.stream(
+        model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]
+    ) as stream:
         assert "".join(stream.text_stream) == "one two "
         assert stream.get_final_message().stop_reason is None
 
@@ -290,14 +343,30 @@ def test_official_sdks_leak_json_errors_on_a_malformed_chunk(llmock: ServerProce
     ``anthropic.APIError``, so an application that catches those (as their READMEs show) is
     crashed by a raw ``JSONDecodeError`` and loses the text received so far.
     """
-    openai, anthropic = pytest.importorskip("openai"), pytest.importorskip("anthropic")
-    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("openai")})
+    import anthropic
+    import openai
+
+    scenario(
+        {"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("openai")}
+    )
     with pytest.raises(json.JSONDecodeError) as caught:
-        list(_openai_sdk(llmock).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
+        list(
+            _openai_sdk(llmock).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
     assert not isinstance(caught.value, openai.APIError)
 
-    scenario({"type": "reply", "text": TEXT}, {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("anthropic")})
-    with pytest.raises(json.JSONDecodeError) as caught:
-        with _anthropic_sdk(llmock).messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]) as stream:
-            list(stream.text_stream)
+    scenario(
+        {"type": "reply", "text": TEXT},
+        {"type": "stream_fault", "kind": "malformed", "after_chunks": _cut("anthropic")},
+    )
+    sdk = _anthropic_sdk(llmock)
+    with (
+        pytest.raises(json.JSONDecodeError) as caught,
+        sdk.messages.stream(
+            model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "Hi"}]
+        ) as stream,
+    ):
+        list(stream.text_stream)
     assert not isinstance(caught.value, anthropic.APIError)
