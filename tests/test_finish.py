@@ -69,7 +69,7 @@ def test_done_without_any_finish_reason_is_incomplete(server: FakeLLMServer, rec
     server.add(Reply(events=[chunk({"role": "assistant", "content": ""}), "data: [DONE]\n\n"]))
     make(server, "openai").stream_chat(HI, recorder).wait(10)
     assert recorder.calls == [("error", "IncompleteStreamError")]
-    assert recorder.error is not None and "finish" in str(recorder.error)
+    assert isinstance(recorder.error, IncompleteStreamError) and "finish" in str(recorder.error)
     assert recorder.error.partial is not None and recorder.error.partial.finish_reason == "error"
 
 

@@ -82,7 +82,7 @@ def open_connection(
 ) -> Connection:
     """Dial ``url`` (see `dial`) and start routing its events."""
     ws = dial(url, api_key, timeout=timeout, headers=headers, verify=verify)
-    return Connection(ws, url, redactor((api_key,) if api_key else ()), timeout)
+    return Connection(ws, url, redactor(api_key), timeout)
 
 
 class Connection:
@@ -157,16 +157,18 @@ class Connection:
 
     # --- waiting ------------------------------------------------------------------------------
 
-    def next(self, inbox: Inbox, token: CancelToken) -> dict[str, Any]:
-        """The next event of ``inbox``; raises on cancel, idle timeout or a lost connection."""
+    def next(self, inbox: Inbox, token: CancelToken, wait: float | None = None) -> dict[str, Any]:
+        """The next event of ``inbox``; raises on cancel, idle timeout (``wait``, else the read
+        timeout) or a lost connection."""
+        wait = self.timeout.read if wait is None else wait
         while True:
             if token.reason is not None:
                 raise token.error(PROVIDER)
             try:
-                item = inbox._queue.get(timeout=self.timeout.read)
+                item = inbox._queue.get(timeout=wait)
             except queue.Empty:
                 raise APITimeoutError(
-                    f"no event from {where(self.url)} for {self.timeout.read:g} s", kind="read", provider=PROVIDER
+                    f"no event from {where(self.url)} for {wait:g} s", kind="read", provider=PROVIDER
                 ) from None
             if item is _WAKE:
                 continue
@@ -174,12 +176,12 @@ class Connection:
                 raise item.error()
             return item  # type: ignore[no-any-return]
 
-    def wait_for(self, inbox: Inbox, token: CancelToken, until: str) -> dict[str, Any]:
+    def wait_for(self, inbox: Inbox, token: CancelToken, until: str, wait: float | None = None) -> dict[str, Any]:
         """Wait for ``inbox``'s event named ``until``; an ``error`` or ``seq_closed`` before it raises."""
         token.attach(inbox.wake)
         try:
             while True:
-                event = self.next(inbox, token)
+                event = self.next(inbox, token, wait)
                 kind = event.get("event")
                 if kind == until:
                     return event

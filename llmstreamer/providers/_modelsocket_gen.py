@@ -4,7 +4,9 @@ A ``gen`` streams ``seq_text`` on its ``cid`` until ``seq_gen_finish``. Hidden t
 tokens) never becomes content. Token counts come from ``seq_text`` (the latest wins), never from
 ``seq_gen_finish``, which has none. On ``seq_tool_call`` the tools run here and their results go
 back as ``tool_return`` under the SAME ``cid`` with the generation's options (``gen_opts``),
-and the same stream goes on.
+and the same stream goes on. When a called tool is a declaration only (no function), the
+stream ends with ``finish_reason`` ``tool_calls`` instead, as on the HTTP providers, and the
+generation is left `Paused` on the server: ``Seq.tool_return`` continues it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from ..tools import Toolbox
     from ._modelsocket_conn import Connection, Inbox
 
-__all__ = ["Outcome", "gen_options", "render", "stream", "toolbox_of"]
+__all__ = ["Outcome", "Paused", "gen_options", "render", "stream", "toolbox_of", "wire_results"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
@@ -67,25 +69,53 @@ def toolbox_of(tools: Any) -> Toolbox | None:
 
 
 @attrs.define
+class Paused:
+    """A generation waiting for tool results the caller runs: its cid's queue and the calls."""
+
+    inbox: Inbox
+    items: list[Any]  # the seq_tool_call's calls, as the server sent them
+    calls: list[ToolCall]
+    rounds: int
+    options: Options
+
+
+@attrs.define
 class Outcome:
-    """How a generation ended: ``finished`` (the sequence is ready again), or with an ``inband``
-    error for its own cid (the server refused the command; the sequence is still sane)."""
+    """How a generation ended: ``finished`` (the sequence is ready again), with an ``inband``
+    error for its own cid (the server refused the command; the sequence is still sane), or
+    ``paused`` on tool calls the caller runs (the server waits for their ``tool_return``)."""
 
     finished: bool = False
     inband: bool = False
+    paused: Paused | None = None
 
 
 def stream(
-    conn: Connection, seq_id: str, toolbox: Toolbox | None, options: Options, token: CancelToken, outcome: Outcome
+    conn: Connection,
+    seq_id: str,
+    toolbox: Toolbox | None,
+    options: Options,
+    token: CancelToken,
+    outcome: Outcome,
+    resume: tuple[Paused, list[dict[str, Any]]] | None = None,
 ) -> Generator[Event, None, None]:
-    """Run one ``gen`` on ``seq_id``, tool rounds included; ends with a ``stop`` event (not ``done``)."""
+    """Run one ``gen`` on ``seq_id``, tool rounds included; ends with a ``stop`` event (not ``done``).
+
+    With ``resume`` (a paused generation and the results for its calls) no ``gen`` is sent: the
+    results go back as ``tool_return`` on the paused cid and its stream goes on.
+    """
     gen = gen_options(options)
-    inbox = conn.command({"command": "gen", **gen}, seq_id=seq_id)
+    if resume is None:
+        inbox = conn.command({"command": "gen", **gen}, seq_id=seq_id)
+        rounds = 0
+    else:
+        inbox, rounds = resume[0].inbox, resume[0].rounds
     token.attach(inbox.wake)
-    rounds = 0
     counts: tuple[int, int] | None = None
     hidden = False
     try:
+        if resume is not None:
+            conn.reply(inbox.cid, {"command": "tool_return", "results": resume[1], "gen_opts": dict(gen)}, seq_id=seq_id)
         while True:
             event = conn.next(inbox, token)
             kind = event.get("event")
@@ -102,7 +132,7 @@ def stream(
                     yield Event("usage", data=Usage(input_tokens=given, output_tokens=made))
             elif kind == "seq_tool_call":
                 rounds += 1
-                stopped = yield from _tool_round(conn, inbox, seq_id, toolbox, options, token, event, rounds, gen)
+                stopped = yield from _tool_round(conn, inbox, seq_id, toolbox, options, token, event, rounds, gen, outcome)
                 if stopped:
                     return
             elif kind == "seq_gen_finish":
@@ -121,7 +151,8 @@ def stream(
                 log.debug("modelsocket: %s ignored during a generation", kind)
     finally:
         token.detach(inbox.wake)
-        conn.forget(inbox)
+        if outcome.paused is None:
+            conn.forget(inbox)
 
 
 def _tool_round(
@@ -134,8 +165,13 @@ def _tool_round(
     event: Mapping[str, Any],
     rounds: int,
     gen: Mapping[str, Any],
+    outcome: Outcome,
 ) -> Generator[Event, None, bool]:
-    """Run the calls of one ``seq_tool_call`` and send their results; True when past max_iterations."""
+    """Run the calls of one ``seq_tool_call`` and send their results.
+
+    True when the stream stops here: past max_iterations, or on a declaration-only tool (the
+    caller runs the calls: the generation is left paused in ``outcome``).
+    """
     from ..tools import Toolbox, execute
 
     raw = event.get("tool_calls")
@@ -148,6 +184,10 @@ def _tool_round(
         yield Event("stop", "max_iterations")
         return True
     box = toolbox if toolbox is not None else Toolbox.of(None)
+    if any(box.get(c.name) is not None and box.get(c.name).fn is None for c in calls):  # type: ignore[union-attr]
+        outcome.paused = Paused(inbox, list(raw), calls, rounds, options)
+        yield Event("stop", "tool_calls")
+        return True
     results = []
     for call in calls:
         result = execute(call, box, options.confirm_tool)
@@ -175,4 +215,29 @@ def _result(item: Mapping[str, Any], result: ToolResult) -> dict[str, Any]:
     given = item.get("id")
     if isinstance(given, str) and given:
         out["id"] = given  # echo the server's own call id, never one made up here
+    return out
+
+
+def wire_results(paused: Paused, results: Any) -> list[dict[str, Any]]:
+    """The ``tool_return`` results for a paused generation's calls, from `ToolResult`\\ s or strings.
+
+    Results are matched to the calls by ``call_id`` when they carry the calls' ids, else by
+    position; there must be one per call.
+    """
+    from ..errors import ConfigurationError
+
+    given = [results] if isinstance(results, (str, ToolResult)) else list(results)
+    calls = paused.calls
+    if len(given) != len(calls):
+        raise ConfigurationError(f"{len(calls)} tool call(s) wait for results, got {len(given)}", provider=PROVIDER)
+    by_id = {r.call_id: r for r in given if isinstance(r, ToolResult)}
+    if len(by_id) == len(calls) and set(by_id) == {c.id for c in calls}:
+        given = [by_id[c.id] for c in calls]
+    out = []
+    for item, call, result in zip(paused.items, calls, given):
+        if isinstance(result, str):
+            result = ToolResult(call.id, call.name, result)
+        elif not isinstance(result, ToolResult):
+            raise ConfigurationError(f"a tool result is a ToolResult or a str, got {type(result).__name__}", provider=PROVIDER)
+        out.append(_result(item, result))
     return out

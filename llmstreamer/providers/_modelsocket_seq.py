@@ -21,18 +21,19 @@ from ..base import StreamHandle
 from ..callbacks import CALLBACK_NAMES
 from ..errors import APIConnectionError, ConfigurationError, LLMStreamError, StreamError
 from ..models import Event, Message, Usage
-from ._modelsocket_gen import Outcome, render, stream
+from ._modelsocket_gen import Outcome, Paused, render, stream, wire_results
 from ._modelsocket_transport import PROVIDER
 
 if TYPE_CHECKING:
     from ..tools import Toolbox
     from ._modelsocket_client import ModelSocketClient
 
-__all__ = ["ROLES", "SEQ_OPTIONS", "Seq"]
+__all__ = ["CLOSE_WAIT", "ROLES", "SEQ_OPTIONS", "Seq"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
 ROLES = ("user", "assistant", "system")
+CLOSE_WAIT = 1.0  # seconds a finished bare stream waits for seq_closed and its token counts
 # Options of Seq.generate (beyond max_iterations, confirm_tool, extra); repeat_penalty rides in extra.
 SEQ_OPTIONS = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop", "seed"})
 
@@ -53,6 +54,8 @@ class Seq:
         self._lock = threading.Lock()
         self._busy = False
         self._closed = False
+        self._paused: Paused | None = None  # a generation waiting for tool results (tool_return)
+        self._resume: tuple[Paused, list[dict[str, Any]]] | None = None  # what the next round sends
 
     @property
     def state(self) -> str:
@@ -95,9 +98,15 @@ class Seq:
 
         Options: ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``,
         ``repeat_penalty``, ``max_iterations`` (tool rounds), ``confirm_tool``, ``extra``. Tool
-        calls run with the sequence's toolbox. A generation that does not end normally
-        (cancelled, failed mid-stream) closes the sequence: the server cannot be stopped otherwise.
+        calls run with the sequence's toolbox; a call of a declaration-only tool (no function)
+        ends the stream with ``finish_reason`` ``"tool_calls"`` and leaves the generation waiting
+        for `tool_return`. A generation that does not end normally (cancelled, failed
+        mid-stream) closes the sequence: the server cannot be stopped otherwise.
         """
+        if self._paused is not None:
+            raise ConfigurationError(
+                f"sequence {self.id} waits for tool results: send them with tool_return(results)", provider=PROVIDER
+            )
         for name in ("system", "tools", "tool_choice"):
             if options.get(name) is not None:
                 raise ConfigurationError(
@@ -117,6 +126,42 @@ class Seq:
             run = _run.Run(streamer, (), attrs.evolve(opts, session=self))
             return streamer._start(run, _Releasing(self, callbacks))
         except BaseException:
+            self._release()
+            raise
+
+    def tool_return(self, results: Any, callbacks: Any = None) -> StreamHandle:
+        """Send the results of the tool calls a generation stopped on, and stream its continuation.
+
+        When `generate` ends with ``finish_reason == "tool_calls"`` (the model called a tool that
+        is a declaration only, a `Tool` without ``fn``), the server keeps that generation
+        waiting. Run the calls (``response.tool_calls``) yourself and pass their results here:
+        `ToolResult`\\ s (matched to the calls by ``call_id``, else by position) or one string
+        per call. They go back as ``tool_return`` on the generation's own cid with its options,
+        and the same generation goes on, streamed like `generate` (same options, callbacks,
+        handle; further tool rounds count towards its ``max_iterations``).
+
+        Example::
+
+            first = seq.generate().result()
+            if first.finish_reason == "tool_calls":
+                results = [ToolResult(c.id, c.name, run(c)) for c in first.tool_calls]
+                rest = seq.tool_return(results, StreamCallbacks(on_content=print)).result()
+
+        Raises:
+            ConfigurationError: no generation waits for results, or they do not match its calls.
+        """
+        paused = self._paused
+        if paused is None or self.closed:
+            raise ConfigurationError(f"sequence {self.id} has no generation waiting for tool results", provider=PROVIDER)
+        wire = wire_results(paused, results)
+        streamer = self._client._streamer(self.model)
+        self._claim()
+        try:
+            self._paused, self._resume = None, (paused, wire)
+            run = _run.Run(streamer, (), attrs.evolve(paused.options, session=self))
+            return streamer._start(run, _Releasing(self, callbacks))
+        except BaseException:
+            self._paused, self._resume = paused, None
             self._release()
             raise
 
@@ -163,6 +208,9 @@ class Seq:
             if self._closed:
                 return False
             self._closed = True
+            paused, self._paused, self._resume = self._paused, None, None
+        if paused is not None:
+            self._conn.forget(paused.inbox)
         self._forget()
         return self._conn.states.get(self.id) != "closed"
 
@@ -184,11 +232,17 @@ class Seq:
                 self._append(text, role, False, token)
 
     def _close_for_usage(self, token: CancelToken) -> Usage | None:
-        """Close after a finished generation; the ``seq_closed`` token counts, if it brings them."""
+        """Close after a finished generation; the ``seq_closed`` token counts, if it brings them.
+
+        The answer is already whole: the wait for ``seq_closed`` is bounded by `CLOSE_WAIT`
+        seconds (then the counts from ``seq_text`` stand), so ``on_finish`` is never held for
+        the read timeout by a server slow to close.
+        """
         if not self._mark_closed():
             return None
         try:
-            event = self._conn.wait_for(self._conn.command({"command": "close"}, seq_id=self.id), token, "seq_closed")
+            inbox = self._conn.command({"command": "close"}, seq_id=self.id)
+            event = self._conn.wait_for(inbox, token, "seq_closed", CLOSE_WAIT)
         except LLMStreamError as exc:
             if token.reason is not None:
                 raise
@@ -203,17 +257,22 @@ class Seq:
         """The round of `generate`: the stream, then ``done``; a broken sequence is closed."""
         if self.closed:
             raise APIConnectionError(f"sequence {self.id} is closed", provider=PROVIDER)
+        resume, self._resume = self._resume, None
         outcome = Outcome()
         try:
-            yield from self._stream(options, token, outcome)
+            yield from self._stream(options, token, outcome, resume)
         finally:
-            if not outcome.finished and not outcome.inband:
+            if outcome.paused is not None:
+                self._paused = outcome.paused  # waits for tool_return
+            elif not outcome.finished and not outcome.inband:
                 self._discard()
         yield Event("done")
 
-    def _stream(self, options: Options, token: CancelToken, outcome: Outcome) -> Generator[Event, None, None]:
+    def _stream(
+        self, options: Options, token: CancelToken, outcome: Outcome, resume: tuple[Paused, list[dict[str, Any]]] | None = None
+    ) -> Generator[Event, None, None]:
         """One generation on this sequence (see `stream`); ends with ``stop``, not ``done``."""
-        return stream(self._conn, self.id, self.toolbox, options, token, outcome)
+        return stream(self._conn, self.id, self.toolbox, options, token, outcome, resume)
 
 
 class _Releasing:

@@ -10,7 +10,9 @@ Wire (the flat envelopes the reference clients speak): requests ``{"request": "s
 `ModelSocketStreamer` gives the usual ``stream_chat`` on top: a bare call opens a sequence,
 appends the messages, generates and closes it; inside a `Conversation` the sequence stays open
 and each turn appends only what is new (the server keeps the context), and
-``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API.
+``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API;
+``Seq.tool_return`` sends the results of tool calls you run yourself and continues the
+generation that stopped on them.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class ModelSocketStreamer(Streamer):
 
     Options: ``system``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``,
     ``seed``, ``tools`` (run here when the model calls them; their definitions are appended as a
-    system message), ``max_iterations``, ``confirm_tool``, ``extra`` (raw ``gen`` fields such as
+    system message; a call of a tool without a function ends the stream with ``finish_reason``
+    ``"tool_calls"``, as on the HTTP providers), ``max_iterations``, ``confirm_tool``, ``extra`` (raw ``gen`` fields such as
     ``repeat_penalty``). Text only: images raise `ConfigurationError`. Tool calls and results
     found in the history are appended as plain text. The server reports no finish reason:
     ``length`` is inferred when ``max_tokens`` was reached without the hidden end-of-text token.
@@ -134,9 +137,9 @@ class ModelSocketStreamer(Streamer):
         """A bare ``stream_chat``: open a sequence, append everything, generate, close."""
         seq = self._open_seq(toolbox_of(options.tools), token)
         closed = False
+        outcome = Outcome()
         try:
             seq._append_messages(_with_system(messages, options), token)
-            outcome = Outcome()
             yield from seq._stream(options, token, outcome)
             if outcome.finished:
                 usage = seq._close_for_usage(token)
@@ -144,6 +147,8 @@ class ModelSocketStreamer(Streamer):
                 if usage is not None:
                     yield Event("usage", data=usage)
         finally:
+            if outcome.paused is not None:  # tool calls for the caller: the next call re-sends the history
+                seq._conn.forget(outcome.paused.inbox)
             if not closed:
                 seq._discard()
         yield Event("done")
@@ -211,6 +216,7 @@ class _Session:
         box = toolbox_of(options.tools)
         key = _tools_key(box)
         ok = False
+        outcome = Outcome()
         try:
             known = len(history)
             if seq is None or seq.closed or tools != key or messages[:known] != history:
@@ -225,7 +231,6 @@ class _Session:
                     start += 1  # the previous answer: generated into the context already
                 new = list(messages[start:])
             seq._append_messages(new, token)
-            outcome = Outcome()
             yield from seq._stream(options, token, outcome)
             ok = outcome.finished
         finally:
@@ -234,6 +239,8 @@ class _Session:
                 self._history = messages if ok else ()
                 self._tools = key if ok else None
                 self._busy = False
+            if outcome.paused is not None and seq is not None:
+                seq._conn.forget(outcome.paused.inbox)  # the next turn starts afresh with the results
             if not ok and seq is not None:
                 seq._discard()
         yield Event("done")

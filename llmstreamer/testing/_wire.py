@@ -113,7 +113,7 @@ def render(flavor: str, reply: Reply, request: RecordedRequest) -> Rendered:
         data = json.dumps(module.error_body(reply.status, reply.error)).encode()
         return Rendered(reply.status, headers, reply.content_type or "application/json", body=data)
     events = list(reply.events) if reply.events is not None else module.events(reply, request)
-    events += reply.trailing
+    events.extend(reply.trailing)
     return Rendered(reply.status, headers, reply.content_type or module.CONTENT_TYPE, events, sse=module.SSE)
 
 

@@ -324,6 +324,8 @@ class _Connection:
         self.state(seq, "ready")
 
     def cmd_close(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
+        if self.server.ignore_close:
+            return
         self.runs = [r for r in self.runs if r.seq is not seq]
         self.closed(seq, None if self.server.close_without_cid else cid, None)
 
@@ -432,6 +434,7 @@ class FakeModelSocketServer:
         handshakes: The headers of every handshake (lower-case names).
         sequences: Every sequence by id (`FakeSeq`), closed ones included.
         close_without_cid: Answer ``close`` with a ``seq_closed`` that has no cid.
+        ignore_close: Never answer ``close`` (a server slow to release a sequence).
     """
 
     def __init__(
@@ -456,6 +459,7 @@ class FakeModelSocketServer:
         self.handshake_headers = dict(handshake_headers or {})
         self.bos = "<|begin_of_text|>"
         self.close_without_cid = False
+        self.ignore_close = False
         self.requests: list[dict[str, Any]] = []
         self.handshakes: list[dict[str, str]] = []
         self.sequences: dict[str, FakeSeq] = {}
