@@ -62,6 +62,8 @@ def _litellm_config(models: dict[str, dict[str, object]], key: str) -> str:
             # /v1/messages for an OpenAI-wire model goes through chat/completions, which the
             # upstream proxy streams (its Responses API bridge does not stream mock answers)
             "litellm_settings": {"use_chat_completions_url_for_anthropic_messages": True},
+            # LiteLLM retries a failed call twice by itself, with backoff: the tests want the failure
+            "router_settings": {"num_retries": 0},
         }
     )
 

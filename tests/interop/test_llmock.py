@@ -73,14 +73,22 @@ def test_text(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: st
 
 
 @ALL
-def test_tool_call_for_the_caller(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
-    """A scripted tool call for a declaration-only tool ends the stream with the call and tool_calls."""
-    scenario({"type": "reply", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]})
+def test_tool_calls_for_the_caller(llmock: ServerProcess, scenario: Any, recorder: Recorder, wire: str) -> None:
+    """Scripted calls of a declaration-only tool end the stream with the calls, in the wire's order, and tool_calls."""
+    calls = [{"name": "get_weather", "arguments": {"city": city}} for city in ("Paris", "Rome")]
+    scenario({"type": "reply", "tool_calls": calls})
     _run(llmock, wire, recorder, tools=[Tool("get_weather", "Weather of a city.", WEATHER)])
-    assert recorder.calls == [("tool_call", "get_weather"), *_usage(wire, 4), ("finish", "")]
+    assert recorder.calls == [
+        ("tool_call", "get_weather"),
+        ("tool_call", "get_weather"),
+        *_usage(wire, 8),
+        ("finish", ""),
+    ]
     response = recorder.response
     assert response is not None and response.finish_reason == "tool_calls"
-    assert [(c.name, c.arguments, c.error) for c in response.tool_calls] == [("get_weather", {"city": "Paris"}, None)]
+    made = [(c.name, c.arguments, c.error) for c in response.tool_calls]
+    assert made == [("get_weather", {"city": "Paris"}, None), ("get_weather", {"city": "Rome"}, None)]
+    assert len({c.id for c in response.tool_calls}) == 2
 
 
 def _weather_tool(ran: list[str]) -> Tool:
