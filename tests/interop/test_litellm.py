@@ -97,10 +97,12 @@ def test_fifty_concurrent_streams(litellm: LiteLLM) -> None:
 
 
 def test_overloaded(litellm: LiteLLM, recorder: Recorder) -> None:
-    """LiteLLM's mock overload (HTTP 529, code "529") is OverloadedError with the status."""
-    _run(_openai(litellm, "mock-overloaded", retry=RetryPolicy.none()), recorder)
+    """LiteLLM's mock overload (HTTP 529, code "529") is OverloadedError with the status and the call id."""
+    headers = {"x-litellm-call-id": "interop-call-2"}
+    _run(_openai(litellm, "mock-overloaded", retry=RetryPolicy.none(), headers=headers), recorder)
     assert recorder.calls == [("error", "OverloadedError")]
-    assert isinstance(recorder.error, OverloadedError) and recorder.error.status_code == 529
+    assert isinstance(recorder.error, OverloadedError)
+    assert (recorder.error.status_code, recorder.error.request_id) == (529, "interop-call-2")
 
 
 def test_json_answer_to_a_stream_request(litellm: LiteLLM, recorder: Recorder) -> None:
