@@ -52,6 +52,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, so no server outlives a killed run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
 def _server_env(extra: dict[str, str]) -> dict[str, str]:
     """A small environment for a server: no API keys or proxies of the developer leak into it."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
@@ -85,7 +95,13 @@ class ServerProcess:
         """Start the process (in its own process group); `wait_ready` waits for it."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir, start_new_session=True
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.dir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def wait_ready(self, timeout: float) -> None:

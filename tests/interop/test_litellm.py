@@ -84,6 +84,19 @@ def test_cancel_mid_stream(litellm: LiteLLM) -> None:
     assert recorder.error.partial is not None and LONG_TEXT.startswith(recorder.error.partial.text)
 
 
+def test_pull_and_leave_early(litellm: LiteLLM) -> None:
+    """stream() yields the answer's events in the calling thread; leaving the loop early ends the request."""
+    texts: list[str] = []
+    events = _openai(litellm, "mock-long").stream([Message.user("Hello?")])
+    for event in events:
+        if event.type == "content":
+            texts.append(event.text)
+            if len(texts) == 100:
+                break
+    events.close()  # a generator left by break closes when collected; here at once
+    assert "".join(texts) == LONG_TEXT[:300]
+
+
 def test_fifty_concurrent_streams(litellm: LiteLLM) -> None:
     """Fifty streams at once from one streamer all finish with the whole answer, each with its own call id."""
     s = _openai(litellm, "mock-text", pool_size=50)
