@@ -84,6 +84,12 @@ def test_cancel_mid_stream(litellm: LiteLLM) -> None:
     assert recorder.error.partial is not None and LONG_TEXT.startswith(recorder.error.partial.text)
 
 
+def test_list_models(litellm: LiteLLM) -> None:
+    """list_models() lists the proxy's model names, as configured."""
+    names = ["mock-text", "mock-long", "mock-overloaded", "bridge-text", "bridge-long"]
+    assert [m.id for m in _openai(litellm, "mock-text").list_models()] == names
+
+
 def test_pull_and_leave_early(litellm: LiteLLM) -> None:
     """stream() yields the answer's events in the calling thread; leaving the loop early ends the request."""
     texts: list[str] = []

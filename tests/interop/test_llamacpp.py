@@ -61,6 +61,11 @@ def test_text(llama: ServerProcess, recorder: Recorder, spec: str) -> None:
     assert recorder.response.request_id  # llama-cpp-python sends x-request-id
 
 
+def test_list_models(llama: ServerProcess) -> None:
+    """list_models() lists the served model under its alias."""
+    assert [m.id for m in _streamer(llama).list_models()] == ["tiny"]
+
+
 @pytest.mark.parametrize("spec", ["llamacpp:tiny", "openai:tiny"])
 def test_max_tokens(llama: ServerProcess, recorder: Recorder, spec: str) -> None:
     """max_tokens reaches the server (as max_tokens, even from OpenAIStreamer) and the answer finishes with length."""

@@ -302,6 +302,41 @@ def test_rate_limit_outlasts_the_retries(llmock: ServerProcess, scenario: Any, r
     assert (recorder.error.status_code, recorder.error.retry_after) == (429, 0.1)
 
 
+MODELS = {
+    "openai": [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4-turbo",
+        "gpt-3.5-turbo",
+        "gpt-image-1",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+    ],
+    "anthropic": [
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5-20251001",
+        "claude-3-5-sonnet-20241022",
+        "claude-3-opus-20240229",
+    ],
+    "gemini": ["gemini-2.5-pro", "gemini-2.0-flash", "gemini-1.5-pro", "gemini-1.5-flash"],
+    "mistral": [
+        "mistral-large-latest",
+        "mistral-medium-latest",
+        "mistral-small-latest",
+        "open-mistral-7b",
+        "open-mixtral-8x7b",
+        "open-mixtral-8x22b",
+    ],
+}
+
+
+@ALL
+def test_list_models(llmock: ServerProcess, wire: str) -> None:
+    """list_models() reads each wire's model list (Gemini's ids without ``models/``)."""
+    assert [m.id for m in _streamer(llmock, wire).list_models()] == MODELS[wire]
+
+
 def _openai_sdk(llmock: ServerProcess) -> Any:
     import openai
 
