@@ -74,25 +74,6 @@ def test_max_tokens(llama: ServerProcess, recorder: Recorder, spec: str) -> None
     assert recorder.response is not None and recorder.response.finish_reason == "length"
 
 
-def test_max_tokens_with_the_openai_sdk(llama: ServerProcess) -> None:
-    """The openai SDK's max_completion_tokens is ignored by the server: the whole answer comes back.
-
-    llmstreamer is right to send max_tokens here: OpenAI's API reference deprecates max_tokens in
-    favour of max_completion_tokens for api.openai.com only, and llama-cpp-python's server (like
-    vLLM's, LM Studio's and most OpenAI-compatible servers) documents and reads max_tokens. The SDK
-    sends what it is given, so a limit written the current OpenAI way is silently lost.
-    """
-    import openai
-
-    client = openai.OpenAI(base_url=llama.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
-    stream = client.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "Say hi"}], stream=True, max_completion_tokens=3
-    )
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert (text, chunks[-1].choices[0].finish_reason) == (ANSWER, "stop")
-
-
 def test_stop_sequence(llama: ServerProcess, recorder: Recorder) -> None:
     """A stop sequence ends the answer before it, with finish stop."""
     _run(_streamer(llama), recorder, stop=["tiny"])
@@ -166,44 +147,6 @@ def test_request_interrupted_by_the_next(llama: ServerProcess) -> None:
     assert isinstance(first.error, IncompleteStreamError)
     assert first.error.partial is not None and first.error.partial.text.startswith(" tick tock")
     assert second.calls == [*_content(PIECES), ("finish", ANSWER)]
-
-
-def test_openai_sdk_accepts_an_interrupted_stream(llama: ServerProcess) -> None:
-    """The openai SDK ends an interrupted stream without an error and with no finish_reason.
-
-    llmstreamer raises IncompleteStreamError for the same stream (test above). llmstreamer is
-    right: OpenAI's streaming reference gives the last chunk of every choice a finish_reason
-    ("stop", "length", "tool_calls", ...); ``[DONE]`` only closes the event stream. A stream that
-    closes without one was cut, here by the server serving another request.
-    """
-    import openai
-
-    client = openai.OpenAI(base_url=llama.url + "/v1", api_key="interop-key", max_retries=0, timeout=30)
-    flowing, finished = threading.Event(), threading.Event()
-    seen: list[Any] = []
-
-    def consume() -> None:
-        try:
-            for chunk in client.chat.completions.create(
-                model="tiny", messages=[{"role": "user", "content": "Count!"}], stream=True
-            ):
-                seen.append(chunk)
-                if chunk.choices and chunk.choices[0].delta.content:
-                    flowing.set()
-        except Exception as exc:
-            seen.append(exc)
-        finally:
-            flowing.set()
-            finished.set()
-
-    thread = threading.Thread(target=consume, name="openai-sdk-consumer")
-    thread.start()
-    assert flowing.wait(60)
-    assert _streamer(llama).chat([Message.user("Say hi")]).text == ANSWER
-    assert finished.wait(60)
-    thread.join(10)
-    assert not any(isinstance(item, Exception) for item in seen)
-    assert [c.choices[0].finish_reason for c in seen if c.choices] == [None] * len(seen)
 
 
 def test_several_concurrent_requests(llama: ServerProcess) -> None:
