@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
+from ._closing import Closing
 from ._payloads import dumps, payload, redactor
 from ._resumable_log import END, Log, MemoryLog, Producing, Reader
 from .callbacks import StreamCallbacks, resolve
@@ -70,7 +71,7 @@ def _check_ttl(ttl: Any) -> float:
     return float(ttl)
 
 
-class ResumableStreams:
+class ResumableStreams(Closing):
     """Answers that keep generating when their client leaves, and that any worker can resume.
 
     Args:
@@ -198,12 +199,6 @@ class ResumableStreams:
     def close(self) -> None:
         """Release the log's connections, after waiting up to 5 s for this process's streams to be written."""
         self._log.close()
-
-    def __enter__(self) -> ResumableStreams:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _feed(log_: Log, producing: Producing, secret: Any, extra: Mapping[str, Callable[..., Any]]) -> StreamCallbacks:

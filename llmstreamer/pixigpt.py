@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 
 from . import _pixigpt_run, _rest
 from ._cancel import CancelToken
+from ._closing import Closing
 from ._http import Request, Transport
 from ._pixigpt_types import (
     Assistant,
@@ -69,7 +70,7 @@ PROVIDER = "pixigpt"
 _ROLES = frozenset({"user", "assistant", "system"})
 
 
-class PixiGPTClient:
+class PixiGPTClient(Closing):
     """A client of PixiGPT's REST API (key ``PIXIGPT_API_KEY``, URL ``PIXIGPT_BASE_URL``).
 
     Args:
@@ -170,12 +171,6 @@ class PixiGPTClient:
     def close(self) -> None:
         """Close pooled connections (the client stays usable)."""
         self._transport.close()
-
-    def __enter__(self) -> PixiGPTClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- assistants ---------------------------------------------------------------------------
 

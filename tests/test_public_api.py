@@ -85,7 +85,7 @@ def test_every_public_name_resolves() -> None:
 
 
 def test_error_tree() -> None:
-    """The error classes form the tree of DESIGN.md §5."""
+    """The error classes form the tree drawn in errors.py's docstring."""
     L = llmstreamer
     assert all(issubclass(c, L.LLMStreamError) for c in (L.ConfigurationError, L.APIConnectionError, L.APIStatusError, L.StreamError, L.StreamCancelled, L.CallbackError, L.ToolError))
     assert issubclass(L.APITimeoutError, L.APIConnectionError)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
 
+from .._closing import Closing
 from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Lease:
         return f"<Lease {self.session_id} {'released' if self.released else 'held'}>"
 
 
-class SessionStore(abc.ABC):
+class SessionStore(abc.ABC, Closing):
     """Where sessions live: ``create``, ``get``, ``list``, ``update``, ``delete``, and leases for turns.
 
     Open one with `llmstreamer.open_session_store`. Every method is safe to call from many
@@ -209,14 +210,8 @@ class SessionStore(abc.ABC):
             delay = min(delay * 2, _POLL_MAX)
         return Lease(self, session_id, token, ttl)
 
-    def close(self) -> None:  # noqa: B027  (a store without connections has nothing to close)
+    def close(self) -> None:
         """Release connections and files (the store is not usable afterwards)."""
-
-    def __enter__(self) -> SessionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
