@@ -58,7 +58,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+import sys
+from typing import Any, cast
 
 from flask import Flask, jsonify, render_template, request
 
@@ -92,14 +93,14 @@ def default_store(instance_path: str) -> SessionStore:
 
 
 def console_tracing() -> Any:
-    """Print a span per answer with the OpenTelemetry SDK's console exporter; the installed hooks."""
+    """Print a span per answer to stdout with the OpenTelemetry SDK's console exporter; the installed hooks."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
     import llmstreamer.otel
 
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stdout)))
     return llmstreamer.otel.instrument(tracer_provider=provider)
 
 
@@ -199,7 +200,8 @@ def create_app(
         try:
             messages, continues = _request_messages(request.get_json(silent=True))
             turn = StoredTurn(conversation(messages, continues))
-            stream_id = answers.start(turn, messages, callbacks=callbacks)
+            # start() needs only stream_chat (and the key, for redaction): the turn has both
+            stream_id = answers.start(cast(llmstreamer.Streamer, turn), messages, callbacks=callbacks)
         except (ValueError, llmstreamer.ConfigurationError) as exc:  # bad input: nothing was sent upstream
             return jsonify(error=str(exc)), 400
         except llmstreamer.SessionBusyError as exc:  # another tab's answer is still being written
