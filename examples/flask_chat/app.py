@@ -3,10 +3,12 @@
 Run it (no key, no network: Eliza answers unless ``LLMSTREAMER_MODEL`` names another model)::
 
     pip install "llmstreamer[flask]"
-    python examples/flask_chat/app.py                 # http://127.0.0.1:5000, logs in memory
+    python examples/flask_chat/app.py                 # http://127.0.0.1:5000, logs in memory,
+                                                      # conversations in instance/sessions.db
     LLMSTREAMER_MODEL=openai:gpt-4o-mini python examples/flask_chat/app.py
 
-    pip install "llmstreamer[flask,redis]"            # several workers and machines: share a Redis
+    pip install "llmstreamer[flask,redis]"            # several workers and machines share a Redis
+                                                      # (answers and conversations)
     REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -w 4 -k gthread --threads 8 \\
         --chdir examples/flask_chat "app:create_app()"
 
