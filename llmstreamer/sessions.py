@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 from ._sessions._base import Lease, SessionStore
 from ._sessions._values import (
+    FORMAT_VERSION,
     IMAGE_TOKENS,
+    MAX_NAME,
     Branch,
     Session,
     SessionInfo,
@@ -29,12 +31,15 @@ from ._sessions._values import (
     check_labels,
     check_name,
     estimate_tokens,
+    is_session_id,
     new_id,
 )
 from .errors import ConfigurationError
 
 __all__ = [
+    "FORMAT_VERSION",
     "IMAGE_TOKENS",
+    "MAX_NAME",
     "Branch",
     "Lease",
     "Session",
@@ -44,6 +49,7 @@ __all__ = [
     "check_labels",
     "check_name",
     "estimate_tokens",
+    "is_session_id",
     "new_id",
     "open_session_store",
 ]

@@ -74,7 +74,7 @@ PUBLIC = {
         "Streamer", "loads",
     ],
     "llmstreamer.providers": [
-
+       
     ],
     "llmstreamer.providers.anthropic": [
         "ADAPTIVE_MAX_TOKENS", "API_VERSION", "AnthropicStreamer", "DEFAULT_MAX_TOKENS", "EFFORTS",
@@ -109,8 +109,9 @@ PUBLIC = {
         "RetryPolicy", "Timeout", "parse_retry_after",
     ],
     "llmstreamer.sessions": [
-        "Branch", "IMAGE_TOKENS", "Lease", "Session", "SessionInfo", "SessionMessage", "SessionStore",
-        "check_labels", "check_name", "estimate_tokens", "new_id", "open_session_store",
+        "Branch", "FORMAT_VERSION", "IMAGE_TOKENS", "Lease", "MAX_NAME", "Session", "SessionInfo",
+        "SessionMessage", "SessionStore", "check_labels", "check_name", "estimate_tokens", "is_session_id",
+        "new_id", "open_session_store",
     ],
     "llmstreamer.testing": [
         "CallbackRecorder", "FakeLLMServer", "RecordedRequest", "Reply", "fake_embedding", "instant_retries",

@@ -15,7 +15,9 @@ from ..errors import ConfigurationError
 from ..models import ImagePart, Message, TextPart, ThinkingPart, ToolCall, ToolResult
 
 __all__ = [
+    "FORMAT_VERSION",
     "IMAGE_TOKENS",
+    "MAX_NAME",
     "Branch",
     "Session",
     "SessionInfo",
@@ -23,6 +25,7 @@ __all__ = [
     "check_labels",
     "check_name",
     "estimate_tokens",
+    "is_session_id",
     "new_id",
 ]
 
