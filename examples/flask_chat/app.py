@@ -114,7 +114,7 @@ class StoredTurn:
         self.conversation = conversation
         self.provider = conversation.streamer.provider
         self.model = conversation.streamer.model
-        self._api_key = getattr(conversation.streamer, "_api_key", None)  # so logged errors stay redacted
+        self.redact = conversation.streamer.redact  # so logged errors stay redacted
 
     def stream_chat(self, messages: list[dict[str, str]], callbacks: Any = None, **options: Any) -> Any:
         """Run the turn; its handle cancels it (the partial answer is kept)."""
