@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import attrs
 
+from ._documents import DocumentPart
 from .errors import ConfigurationError
 from .models import ImagePart, Message, TextPart, ToolCall, ToolResult
 
@@ -170,20 +171,28 @@ def coerce_messages(messages: Any) -> tuple[Message, ...]:
     return tuple(out)
 
 
+def has_content(message: Message) -> bool:
+    """True when ``message`` says something a provider can take.
+
+    That is text, an image, a document, a tool call or a tool result; thinking alone does not count.
+    """
+    for part in message.content:
+        if isinstance(part, (ImagePart, DocumentPart, ToolCall, ToolResult)) or (type(part) is TextPart and part.text):
+            return True
+    return False
+
+
 def check_contents(messages: Sequence[Message]) -> None:
     """Refuse, before any request, a message that says nothing.
 
-    Every message needs text, an image, a tool call or a tool result; thinking alone does not
-    count. Servers refuse an empty message with a 400 (or, worse, answer as if it were not
-    there), so it is caught here with its place in the list.
+    Every message needs text, an image, a document, a tool call or a tool result (see
+    `has_content`); thinking alone does not count. Servers refuse an empty message with a 400
+    (or, worse, answer as if it were not there), so it is caught here with its place in the list.
 
     Raises:
         ConfigurationError: naming the first empty message by index and role.
     """
     for i, message in enumerate(messages):
-        for part in message.content:
-            if isinstance(part, (ImagePart, ToolCall, ToolResult)) or (type(part) is TextPart and part.text):
-                break
-        else:
+        if not has_content(message):
             calls = " or tool calls" if message.role == "assistant" else ""
             raise ConfigurationError(f"messages[{i}] ({message.role}) has no content: give it text{calls}")

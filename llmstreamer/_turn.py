@@ -13,6 +13,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._options import has_content
 from .callbacks import CALLBACK_NAMES
 from .errors import LLMStreamError
 from .models import Message, Response, Usage
@@ -159,9 +160,14 @@ class Turn:
 
     @property
     def history(self) -> tuple[Message, ...]:
-        """The messages the model sees: the path to the parent, and the new user message."""
+        """The messages the model sees: the path to the parent, and the new user message.
+
+        An answer that said nothing (an empty reply, or one cut off while thinking) stays in the
+        session with its metadata but is not sent again: providers refuse an empty message.
+        """
         user = (self.user.message,) if self.user is not None else ()
-        return tuple(n.message for n in self.sent) + user
+        said = tuple(n.message for n in self.sent if n.message.role != "assistant" or has_content(n.message))
+        return said + user
 
     def __getattr__(self, name: str) -> Any:
         if name in CALLBACK_NAMES:

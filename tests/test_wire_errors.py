@@ -132,3 +132,25 @@ def test_an_assistant_message_with_only_tool_calls_is_fine(server: FakeLLMServer
     history = [Message.user("Weather?"), Message("assistant", [call]), Message.tool([ToolResult("call_1", "weather", "Sunny")])]
     server.add(Reply(text="Sunny."))
     assert make(server, "openai").chat(history).text == "Sunny."
+
+
+def test_a_message_with_only_a_document_is_fine(server: FakeLLMServer) -> None:
+    """A user message that holds a document and no text says something: it is sent, not refused."""
+    from llmstreamer import DocumentPart
+
+    server.add(Reply(text="Read it."))
+    pdf = DocumentPart(data=b"%PDF-1.4 tiny", mime_type="application/pdf", name="a.pdf")
+    assert make(server, "anthropic").chat([Message("user", [pdf])]).text == "Read it."
+    assert server.requests[0].json["messages"][0]["content"][0]["type"] == "document"
+
+
+def test_an_empty_answer_does_not_break_the_conversation(server: FakeLLMServer) -> None:
+    """A turn whose answer was empty is kept in the history but not sent again, so the next turn works."""
+    from llmstreamer import Conversation
+
+    server.add(Reply(text=[]), Reply(text="Second."))
+    conversation = Conversation(make(server, "openai"))
+    assert conversation.send("Hi").result().text == ""
+    assert conversation.send("Again?").result().text == "Second."
+    assert [m["role"] for m in server.requests[1].json["messages"]] == ["user", "user"]
+    assert [m.role for m in conversation.messages] == ["user", "assistant", "user", "assistant"]
