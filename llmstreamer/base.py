@@ -21,6 +21,7 @@ from ._cancel import CancelToken
 from ._documents import prepare
 from ._embed import Embeddings
 from ._http import Request, Transport
+from ._json import loads as loads  # re-exported: the providers' decoders import it from here
 from ._options import Options, check_contents, coerce_messages, make_options
 from ._secret import Secret
 from ._sse import NDJSONParser, SSEParser
@@ -413,21 +414,3 @@ class HTTPStreamer(Streamer):
 def _is_json(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
     return mime == "application/json" or mime.endswith("+json")
-
-
-# The C scanner itself: json.loads adds two regex calls per document around it.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def loads(data: str, provider: str) -> Any:
-    """Decode one wire event's JSON, or raise `StreamError` quoting its start."""
-    try:
-        value, end = _scan(data, 0)
-        if end == len(data):
-            return value
-    except (StopIteration, ValueError):
-        pass  # leading or trailing whitespace, or an error: json.loads says which
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise StreamError(f"malformed JSON in the stream: {data[:120]!r}", provider=provider) from None
