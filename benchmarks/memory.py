@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002 -- the typographic signs in the tables are meant
 """Peak memory of 200 concurrent streams started from 200 threads, against the raw-socket floor.
 
 Usage (from the repository root)::
