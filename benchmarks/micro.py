@@ -6,7 +6,7 @@
 - ``python micro.py profile BASE N [REPS]``: where the time of one ``N``-chunk OpenAI stream goes.
   ``BASE`` is a benchmark server URL (``http://127.0.0.1:PORT``). The stages are timed
   cumulatively on the real path and in isolation on captured data, then the whole stream runs
-  under cProfile (on the calling thread: ``_run.dispatch``, exactly what the worker thread of
+  under cProfile (on the calling thread: ``_engine.dispatch``, exactly what the worker thread of
   ``stream_chat`` runs).
 
 Both print one JSON object on stdout.
@@ -70,7 +70,7 @@ def sse8(reps: int) -> Dict[str, Any]:
 
 
 def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
-    from llmstreamer import Message, OpenAIStreamer, StreamCallbacks, _run
+    from llmstreamer import Message, OpenAIStreamer, StreamCallbacks, _engine
     from llmstreamer._accumulate import Accumulator
     from llmstreamer._cancel import CancelToken
     from llmstreamer._sse import SSEParser
@@ -89,13 +89,13 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
         return min(_best_of(fn, reps)) / n * 1e6  # µs per chunk
 
     # 1. the transport alone: send + read1 loop, bytes discarded (captured once for the offline stages)
-    transport = streamer._transport
+    transport = streamer.transport
     captured: List[bytes] = []
-    opts = streamer._run(msgs, {}).options
+    opts = _engine.prepare(streamer, msgs, {}).options
 
     def read_only(capture: bool = False) -> None:
         token = CancelToken()
-        req = streamer._request(tuple(msgs), opts)
+        req = streamer.build_request(tuple(msgs), opts)
         resp = transport.send(req, token, streamer.timeout)
         for chunk in transport.body(resp, token, streamer.timeout):
             if capture:
@@ -124,7 +124,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     stages["json.loads"] = med(loads_all)
 
     def decode_all(keep: bool = False) -> List[Any]:
-        decode = streamer._decoder()
+        decode = streamer.new_decoder()
         out: List[Any] = []
         for name, data, _ in items:
             got = decode(name, data)
@@ -151,13 +151,13 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
 
     # 6-9. the real path, cumulatively
     def provider_round() -> None:
-        for _ in streamer._round(tuple(msgs), opts, CancelToken()):
+        for _ in streamer.stream_round(tuple(msgs), opts, _engine.RoundContext(CancelToken())):
             pass
 
-    stages["cum: provider _round (read1 + SSE + decoder + generator)"] = med(provider_round)
+    stages["cum: provider stream_round (read1 + SSE + decoder + generator)"] = med(provider_round)
 
     def run_events() -> None:
-        for _ in streamer._run(msgs, {}).events():
+        for _ in _engine.prepare(streamer, msgs, {}).events():
             pass
 
     stages["cum: Run.events (+ accumulator, engine generator hops)"] = med(run_events)
@@ -165,9 +165,9 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
 
     def dispatch() -> None:
         sink.clear()
-        _run.dispatch(streamer._run(msgs, {}), {"on_content": sink.append})
+        _engine.dispatch(_engine.prepare(streamer, msgs, {}), {"on_content": sink.append})
 
-    stages["cum: _run.dispatch with on_content (+ dispatch, callback)"] = med(dispatch)
+    stages["cum: _engine.dispatch with on_content (+ dispatch, callback)"] = med(dispatch)
     ok = "".join(sink) == expected
 
     def stream_chat() -> None:
@@ -183,7 +183,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     def bulk_read() -> None:
         # the socket's own buffered reader (under http.client), chunked framing decoded in bulk
         token = CancelToken()
-        req = streamer._request(tuple(msgs), opts)
+        req = streamer.build_request(tuple(msgs), opts)
         resp = transport.send(req, token, streamer.timeout)
         fp = resp.raw._fp.fp  # http.client's BufferedReader over the socket
         buf, pos = b"", 0
@@ -245,10 +245,10 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     gc.collect()
     prof = cProfile.Profile()
     sink.clear()
-    run = streamer._run(msgs, {})
+    run = _engine.prepare(streamer, msgs, {})
     t0 = time.perf_counter()
     prof.enable()
-    _run.dispatch(run, {"on_content": sink.append})
+    _engine.dispatch(run, {"on_content": sink.append})
     prof.disable()
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof)
@@ -269,7 +269,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     t0 = time.perf_counter()
     tprof.enable()
     for _ in range(count):
-        _run.dispatch(short._run(msgs, {}), {"on_content": sink.append})
+        _engine.dispatch(_engine.prepare(short, msgs, {}), {"on_content": sink.append})
     tprof.disable()
     twall = time.perf_counter() - t0
     tstats = pstats.Stats(tprof)
@@ -304,12 +304,12 @@ def _ttft_whatif(streamer: Any, msgs: List[Any], count: int) -> Dict[str, float]
     """Median µs from sending a warm request to the first body bytes, through three transports."""
     import urllib3
 
-    from llmstreamer import StreamCallbacks
+    from llmstreamer import StreamCallbacks, _engine
     from llmstreamer._cancel import CancelToken
 
-    opts = streamer._run(msgs, {}).options
-    req = streamer._request(tuple(msgs), opts)
-    transport = streamer._transport
+    opts = _engine.prepare(streamer, msgs, {}).options
+    req = streamer.build_request(tuple(msgs), opts)
+    transport = streamer.transport
     url = urllib3.util.parse_url(req.url)
     pool = urllib3.HTTPConnectionPool(url.host, url.port, maxsize=1)
     out: Dict[str, float] = {}

@@ -301,7 +301,7 @@ def profile_section(res: Dict[str, Any]) -> List[str]:
         ]
     lines += [
         "",
-        f"cProfile of `_run.dispatch` (the worker thread's body), wall {p['cprofile_wall_s']:.2f} s under the profiler "
+        f"cProfile of `_engine.dispatch` (the worker thread's body), wall {p['cprofile_wall_s']:.2f} s under the profiler "
         "(cProfile roughly doubles Python-level costs: read it for proportions). Own time by package:",
         "",
         "| package | own s | share |",
@@ -326,7 +326,7 @@ def profile_section(res: Dict[str, Any]) -> List[str]:
             "|---|---:|",
             *[f"| {k} | {v:,.0f} |" for k, v in tp["whatif_median_us"].items()],
             "",
-            f"cProfile of {tp['streams']} such streams through `_run.dispatch` "
+            f"cProfile of {tp['streams']} such streams through `_engine.dispatch` "
             f"({tp['wall_per_stream_us']:,.0f} µs each under the profiler), by cumulative time per stream:",
             "",
             "| cum µs/stream | own µs/stream | ncalls | function |",

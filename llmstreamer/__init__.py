@@ -63,9 +63,10 @@ from .sessions import open_session_store
 if TYPE_CHECKING:
     from ._agent_store import AgentStore
     from ._embed import Embeddings
+    from ._engine import StreamHandle
     from ._file_tools import file_tools
     from .agents import Agent
-    from .base import HTTPStreamer, Streamer, StreamHandle
+    from .provider import HTTPStreamer, Streamer
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
     from .providers.eliza import ElizaStreamer
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
     from .providers.modelsocket import ModelSocketClient, ModelSocketStreamer
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
-    from .registry import ProviderInfo, streamer
+    from .registry import ProviderInfo, list_providers, streamer
     from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
@@ -83,11 +84,12 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public name -> module that defines it, imported on first access
 _LAZY = {
-    "Streamer": "llmstreamer.base",
-    "HTTPStreamer": "llmstreamer.base",
-    "StreamHandle": "llmstreamer.base",
+    "Streamer": "llmstreamer.provider",
+    "HTTPStreamer": "llmstreamer.provider",
+    "StreamHandle": "llmstreamer._engine",
     "streamer": "llmstreamer.registry",
     "ProviderInfo": "llmstreamer.registry",
+    "list_providers": "llmstreamer.registry",
     "OpenAIStreamer": "llmstreamer.providers.openai",
     "AnthropicStreamer": "llmstreamer.providers.anthropic",
     "GeminiStreamer": "llmstreamer.providers.gemini",
@@ -162,6 +164,7 @@ __all__ = [
     "Usage",
     "__version__",
     "file_tools",
+    "list_providers",
     "open_session_store",
     "providers",
     "set_default_hooks",

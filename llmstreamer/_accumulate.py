@@ -92,8 +92,8 @@ class Accumulator:
         self._calls_made = 0
         self._start_round()
         self._handlers: dict[str, Callable[[Event], None]] = {
-            "content": self._content,
-            "thinking": self._thinking,
+            "content": self._text_run(TextPart),
+            "thinking": self._text_run(ThinkingPart),
             "signature": self._signature,
             "redacted_thinking": self._redacted,
             "block_end": self._block_end,
@@ -141,21 +141,18 @@ class Accumulator:
     def _bad(self, event: Event, what: str) -> StreamError:
         return StreamError(f"a {event.type} event must carry {what}, got {type(event.text if what == 'text' else event.data).__name__}", provider=self.provider)
 
-    def _content(self, event: Event) -> None:
-        if type(event.text) is not str:  # a malformed event must not reach on_content or the join
-            raise self._bad(event, "text")
-        if self._run_kind is not TextPart:
-            self._flush()
-            self._run_kind = TextPart
-        self._run.append(event.text)
+    def _text_run(self, kind: type) -> Callable[[Event], None]:
+        """The handler of one kind of text (content, thinking): consecutive pieces join into one part."""
 
-    def _thinking(self, event: Event) -> None:
-        if type(event.text) is not str:
-            raise self._bad(event, "text")
-        if self._run_kind is not ThinkingPart:
-            self._flush()
-            self._run_kind = ThinkingPart
-        self._run.append(event.text)
+        def handle(event: Event) -> None:
+            if type(event.text) is not str:  # a malformed event must not reach on_content or the join
+                raise self._bad(event, "text")
+            if self._run_kind is not kind:
+                self._flush()
+                self._run_kind = kind
+            self._run.append(event.text)
+
+        return handle
 
     def _signature(self, event: Event) -> None:
         if type(event.text) is not str:

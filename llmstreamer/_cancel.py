@@ -13,9 +13,17 @@ from typing import Any, Callable
 
 from .errors import APITimeoutError, LLMStreamError, StreamCancelled
 
-__all__ = ["CancelToken"]
+__all__ = ["CancelToken", "set_retry_sleep"]
 
 _timer_ids = itertools.count(1)
+_retry_sleep = True  # False: retry delays pass at once (llmstreamer.testing.instant_retries)
+
+
+def set_retry_sleep(enabled: bool) -> bool:
+    """Switch the waiting-out of retry delays on or off for the whole process; the previous setting."""
+    global _retry_sleep
+    previous, _retry_sleep = _retry_sleep, bool(enabled)
+    return previous
 
 
 class CancelToken:
@@ -69,6 +77,10 @@ class CancelToken:
         if seconds <= 0:
             return self.reason is not None
         return self._event.wait(seconds)
+
+    def backoff(self, seconds: float) -> bool:
+        """Wait out a retry delay like `wait` (not at all while retry sleeping is switched off)."""
+        return self.wait(seconds if _retry_sleep else 0.0)
 
     def start_deadline(self, seconds: float | None, name: str) -> None:
         """Cancel with reason ``"timeout"`` after ``seconds`` (the total timeout); None: no deadline."""

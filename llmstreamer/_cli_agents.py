@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ._cli_printer import Printer
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def _confirm(approve_all: bool) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import cli
+    from ._cli_run import build, outcome, wait
     from .models import Message
 
     agent = _find(args)
@@ -146,10 +147,10 @@ def _run(args: argparse.Namespace) -> int:
         options = agent.options(tools or None)
         if "tools" in options:
             options["confirm_tool"] = _confirm(args.yes)
-        streamer = cli._build(args.model or agent._spec(), None)
-        printer = cli._Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=False)
-        cli._wait(lambda: streamer.stream_chat([Message.user(text)], printer, **options))
-        return cli._outcome(printer, False)
+        streamer = build(args.model or agent._spec(), None)
+        printer = Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=False)
+        wait(lambda: streamer.stream_chat([Message.user(text)], printer, **options))
+        return outcome(printer, False)
     finally:
         for client in clients:
             client.close()

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .base import Streamer
     from .conversation import Conversation
+    from .provider import Streamer
     from .sessions import Session, SessionStore
 
 __all__ = ["add_chat_arguments", "add_commands", "default_store_url", "open_conversation", "slash"]

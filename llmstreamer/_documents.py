@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import attrs
 
 from .errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from .models import Message
-
-__all__ = ["PDF", "DocumentPart", "inline_text", "prepare", "takes"]
+__all__ = ["PDF", "DocumentPart", "inline_text", "takes"]
 
 PDF = "application/pdf"
 _BY_EXTENSION = {
@@ -126,35 +123,3 @@ def inline_text(doc: DocumentPart) -> str:
 def takes(native: Iterable[str], mime: str) -> bool:
     """Whether a provider that takes ``native`` types takes ``mime`` (``text/*`` matches every text type)."""
     return any(mime == kind or (kind.endswith("/*") and mime.startswith(kind[:-1])) for kind in native)
-
-
-def prepare(messages: tuple[Message, ...], native: frozenset[str], provider: str) -> tuple[Message, ...]:
-    """``messages`` with the documents ``native`` does not cover inlined as text; PDFs refused.
-
-    Raises:
-        ConfigurationError: a document outside a user message, or a PDF the provider cannot take.
-    """
-    if not any(type(p) is DocumentPart for m in messages for p in m.content):
-        return messages
-    from .models import Message, TextPart
-
-    out = []
-    for message in messages:
-        parts = list(message.content)
-        if not any(type(p) is DocumentPart for p in parts):
-            out.append(message)
-            continue
-        if message.role != "user":
-            raise ConfigurationError("documents belong to user messages", provider=provider)
-        for i, part in enumerate(parts):
-            if type(part) is not DocumentPart or takes(native, part.mime_type):
-                continue
-            if part.mime_type == PDF:
-                raise ConfigurationError(
-                    f"{provider} cannot take PDF documents ({part.name}): extract the text first, "
-                    "or use a provider that reads PDFs (anthropic, gemini, openai)",
-                    provider=provider,
-                )
-            parts[i] = TextPart(("\n\n" if i else "") + inline_text(part))
-        out.append(Message(message.role, parts))
-    return tuple(out)

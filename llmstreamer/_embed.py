@@ -2,11 +2,11 @@
 
 `Streamer.embed` lands here. The core checks the texts and options, splits the texts into
 batches of the provider's ``embed_batch_size``, hands each batch to the provider's
-``_embed_batch`` and puts the vectors back together in input order, summing the usage. A
-provider contributes only its wire: HTTP providers implement ``_embed_request`` (the request of
-one batch) and ``_embed_decode`` (its JSON answer into a `Batch`), and `http_batch` sends it
+``embed_batch`` and puts the vectors back together in input order, summing the usage. A
+provider contributes only its wire: HTTP providers implement ``build_embed_request`` (the request of
+one batch) and ``decode_embeddings`` (its JSON answer into a `Batch`), and `http_batch` sends it
 with the streamer's transport, timeouts and retries (an embedding changes nothing on the
-server, so every retryable failure is retried); other providers implement ``_embed_batch``.
+server, so every retryable failure is retried); other providers implement ``embed_batch``.
 
 Options: ``dimensions`` (a shorter vector, where the model supports it), ``task_type`` (what
 the vectors are for, e.g. ``retrieval_query``; Gemini and ModelSocket take one) and
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import attrs
 
@@ -27,9 +27,6 @@ from . import _rest
 from ._http import Request
 from .errors import ConfigurationError, StreamError
 from .models import Usage
-
-if TYPE_CHECKING:
-    from .base import HTTPStreamer, Streamer
 
 __all__ = ["Batch", "EmbedOptions", "Embeddings", "default_batch", "embed", "http_batch", "model_for", "openai_decode", "post_json", "unit"]
 
@@ -90,33 +87,33 @@ def _texts(texts: Any) -> list[str]:
     return out
 
 
-def _options(streamer: Streamer, dimensions: Any, task_type: Any, normalize: Any) -> EmbedOptions:
+def _options(streamer: Any, dimensions: Any, task_type: Any, normalize: Any) -> EmbedOptions:
     if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
         raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}", provider=streamer.provider)
     if task_type is not None and (not isinstance(task_type, str) or not task_type):
         raise ConfigurationError(f"task_type must be a non-empty string, got {task_type!r}", provider=streamer.provider)
     if normalize is not None and not isinstance(normalize, bool):
         raise ConfigurationError(f"normalize must be True or False, got {normalize!r}", provider=streamer.provider)
-    takes = streamer.embed_options
+    takes = streamer.spec.embed_options
     for name, value in (("dimensions", dimensions), ("task_type", task_type)):
         if value is not None and name not in takes:
             raise ConfigurationError(f"{streamer.provider} embeddings do not take {name}", provider=streamer.provider)
     return EmbedOptions(dimensions, task_type, normalize)
 
 
-def embed(streamer: Streamer, texts: Any, *, dimensions: Any = None, task_type: Any = None, normalize: Any = None) -> Embeddings:
+def embed(streamer: Any, texts: Any, *, dimensions: Any = None, task_type: Any = None, normalize: Any = None) -> Embeddings:
     """`Streamer.embed`: split, send each batch, reassemble in order, sum the usage."""
-    if not streamer.has_embeddings:
+    if not streamer.spec.has_embeddings:
         raise ConfigurationError(f"{streamer.provider} has no embeddings endpoint", provider=streamer.provider)
     items = _texts(texts)
     options = _options(streamer, dimensions, task_type, normalize)
     model = model_for(streamer)
-    size = max(1, int(streamer.embed_batch_size))
+    size = max(1, int(streamer.spec.embed_batch_size))
     vectors: list[list[float]] = []
     usage: Usage | None = None
     for start in range(0, len(items), size):
         batch = tuple(items[start : start + size])
-        part = streamer._embed_batch(batch, options)
+        part = streamer.embed_batch(batch, options)
         if len(part.vectors) != len(batch):
             raise StreamError(
                 f"asked for {len(batch)} embeddings, got {len(part.vectors)}", provider=streamer.provider
@@ -137,36 +134,38 @@ def unit(vector: Sequence[float]) -> list[float]:
     return [x / norm for x in vector] if norm else list(vector)
 
 
-def model_for(streamer: Streamer) -> str:
+def model_for(streamer: Any) -> str:
     """The model that embeds: the streamer's, except that a streamer left on the provider's
     default chat model embeds with the provider's default embedding model."""
-    default = streamer.default_embedding_model
-    return default if default and streamer.model == streamer.default_model else streamer.model
+    default: str | None = streamer.spec.default_embedding_model
+    model: str = streamer.model
+    return default if default and model == streamer.spec.default_model else model
 
 
-def default_batch(streamer: Streamer, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
-    """`Streamer._embed_batch` unless a provider overrides it: the provider's HTTP request."""
-    if getattr(streamer, "_embed_request", None) is None:
+def default_batch(streamer: Any, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+    """`Streamer.embed_batch` unless a provider overrides it: the provider's HTTP request."""
+    if getattr(streamer, "build_embed_request", None) is None:
         raise ConfigurationError(f"{streamer.provider} has no embeddings endpoint", provider=streamer.provider)
     return http_batch(streamer, texts, options)
 
 
-def post_json(streamer: HTTPStreamer, path: str, body: Any, headers: Mapping[str, str]) -> Request:
-    """A JSON POST to ``base_url + path`` that wants a JSON answer, the user's headers on top."""
-    merged = {"Content-Type": "application/json", "Accept": "application/json", **headers, **streamer.headers}
+def post_json(streamer: Any, path: str, body: Any) -> Request:
+    """A JSON POST to ``base_url + path`` that wants a JSON answer: the provider's auth headers
+    (``streamer.auth_headers()``), the user's headers on top."""
+    merged = {"Content-Type": "application/json", "Accept": "application/json", **streamer.auth_headers(), **streamer.headers}
     return Request("POST", streamer.base_url + path, merged, json.dumps(body).encode())
 
 
 def http_batch(streamer: Any, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
     """One batch over HTTP: the provider's request, sent with retries, and its decoded answer.
 
-    ``streamer`` is an `HTTPStreamer` with ``_embed_request(texts, options) -> Request`` and
-    ``_embed_decode(payload, texts) -> Batch``.
+    ``streamer`` is an `HTTPStreamer` with the hooks ``build_embed_request(texts, options) ->
+    Request`` and ``decode_embeddings(payload, texts) -> Batch``.
     """
-    request = streamer._embed_request(texts, options)
-    answer = _rest.call(streamer._transport, request, timeout=streamer.timeout, retry=streamer.retry)
+    request = streamer.build_embed_request(texts, options)
+    answer = _rest.call(streamer.transport, request, timeout=streamer.timeout, retry=streamer.retry)
     try:
-        batch: Batch = streamer._embed_decode(answer.value, texts)
+        batch: Batch = streamer.decode_embeddings(answer.value, texts)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise StreamError(f"malformed embeddings answer ({type(exc).__name__}: {exc})", provider=streamer.provider) from exc
     return batch

@@ -16,7 +16,7 @@ import logging
 import re
 import socket
 import time
-from typing import Iterator, Mapping
+from typing import Iterator
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -42,10 +42,10 @@ from .retry import Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CREDENTIAL_HEADERS", "DRAIN_BYTES", "DRAIN_SECONDS", "Request", "Transport", "origin"]
+__all__ = ["CREDENTIAL_HEADERS", "DRAIN_BYTES", "DRAIN_SECONDS", "REDIRECTS", "Request", "Transport", "is_json", "origin"]
 
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _ERROR_BODY_LIMIT = 65536
 # After the terminal event: how long to wait for the body's end, and how much more to read,
@@ -64,6 +64,12 @@ class Request:
 
 
 # --- the transport ------------------------------------------------------------------------------
+
+
+def is_json(content_type: str) -> bool:
+    """True for a JSON media type (``application/json``, ``...+json``): an error body, not a stream."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or mime.endswith("+json")
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -87,12 +93,10 @@ class Transport:
         pool_size: int = 32,
         verify: bool | str = True,
         secret: Secret | None = None,
-        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
         self.verify = verify
         self._secret = secret if secret is not None else Secret(None)
-        self._proxies = dict(proxies) if proxies is not None else None
         self._proxy_cache: dict[tuple[str, str, int | None], dict[str, str]] = {}
         self._adapter = Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
 
@@ -116,8 +120,6 @@ class Transport:
         return self._secret.redact(text)
 
     def _proxies_for(self, url: str) -> dict[str, str]:
-        if self._proxies is not None:
-            return self._proxies
         key = origin(url)
         found = self._proxy_cache.get(key)
         if found is None:
@@ -151,7 +153,7 @@ class Transport:
                 local.token = None
             resp._llmstreamer_abort = local.abort  # type: ignore[attr-defined]
             location = resp.headers.get("location")
-            if resp.status_code not in _REDIRECTS or not location:
+            if resp.status_code not in REDIRECTS or not location:
                 return resp
             self.release(resp, token, reuse=False)
             url = urljoin(url, location)

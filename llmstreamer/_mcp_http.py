@@ -165,12 +165,8 @@ class HTTPChannel:
             log.debug("%s: a response to an unknown id %r was dropped", self.where, item.get("id"))
         elif kind == "request":
             self.notify(wire.answer(item))
-        elif kind == "notification":
-            log.debug("%s: notification %s", self.where, item.get("method"))
-            if self.on_notification is not None:
-                self.on_notification(item)
         else:
-            log.debug("%s: an invalid JSON-RPC message was dropped", self.where)
+            wire.notice(item, kind, self.where, self.on_notification)
         return False
 
     def close(self) -> None:

@@ -157,12 +157,8 @@ class StdioChannel:
                 self._write(wire.answer(item))
             except APIConnectionError:
                 pass
-        elif kind == "notification":
-            log.debug("%s: notification %s", self.where, item.get("method"))
-            if self.on_notification is not None:
-                self.on_notification(item)
         else:
-            log.debug("%s: an invalid JSON-RPC message was dropped", self.where)
+            wire.notice(item, kind, self.where, self.on_notification)
 
     def _fail_all(self, reason: str) -> None:
         with self._lock:

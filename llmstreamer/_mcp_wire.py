@@ -11,7 +11,7 @@ import binascii
 import json
 import logging
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -27,6 +27,7 @@ __all__ = [
     "canonical_namespace",
     "decode",
     "kind_of",
+    "notice",
     "notification",
     "read_result",
     "request",
@@ -203,3 +204,14 @@ def _describe(item: Any) -> str:
     if kind == "resource_link":
         return f"[resource link: {item.get('uri', '?')}]"
     return f"[{kind or 'unknown'} content]"
+
+
+def notice(item: Mapping[str, Any], kind: str, where: str, on_notification: Callable[[Any], Any] | None) -> None:
+    """A message that needs no answer: a notification goes to ``on_notification``; anything else
+    (not valid JSON-RPC) is dropped. Both are logged at DEBUG."""
+    if kind == "notification":
+        log.debug("%s: notification %s", where, item.get("method"))
+        if on_notification is not None:
+            on_notification(item)
+    else:
+        log.debug("%s: an invalid JSON-RPC message was dropped", where)

@@ -10,12 +10,23 @@ import attrs
 from .errors import ConfigurationError
 from .models import ImagePart, Message, TextPart, ToolCall, ToolResult
 
-__all__ = ["ENGINE_OPTIONS", "OPTION_NAMES", "REASONING_LEVELS", "Options", "check_contents", "coerce_messages", "make_options"]
+__all__ = [
+    "COMMON_OPTIONS",
+    "ENGINE_OPTIONS",
+    "OPTION_NAMES",
+    "REASONING_LEVELS",
+    "Options",
+    "check_contents",
+    "coerce_messages",
+    "make_options",
+]
 
 REASONING_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 # Options the engine itself honours for every provider.
 ENGINE_OPTIONS = frozenset({"system", "max_iterations", "confirm_tool", "extra", "parallel_tools"})
+# Options nearly every provider takes (a ProviderSpec lists these plus its own).
+COMMON_OPTIONS = frozenset({"temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "reasoning"})
 
 
 @attrs.frozen(kw_only=True)
@@ -39,19 +50,9 @@ class Options:
     thinking_budget: int | None = None
     response_format: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] | None = None
-    # Not a user option: the provider session of a Conversation (ModelSocket keeps a sequence).
-    session: Any = attrs.field(default=None, repr=False)
-
-    def given(self) -> dict[str, Any]:
-        """The options that were set (not None), by name."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in attrs.fields(Options)
-            if getattr(self, f.name) is not None and f.name not in ("max_iterations", "session")
-        }
 
 
-OPTION_NAMES = frozenset(f.name for f in attrs.fields(Options)) - {"session"}
+OPTION_NAMES = frozenset(f.name for f in attrs.fields(Options))
 
 
 def _number(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:

@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
-from . import StreamHandle
 from ._cancel import CancelToken
+from ._engine import StreamHandle, spawn
 from ._pixigpt_types import Run, read
 from .callbacks import resolve
 from .errors import CallbackError, LLMStreamError, StreamCancelled, StreamError, error_for_status, status_for_type
 from .retry import parse_retry_after
-
-if TYPE_CHECKING:
-    from .pixigpt import PixiGPTClient
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +80,16 @@ class Follow:
 
     def __init__(
         self,
-        client: PixiGPTClient,
+        client: Any,
+        get_run: Callable[..., Any],
         thread_id: str,
         assistant_id: str,
         callbacks: dict[str, Callable[..., Any]],
         timeout: float | None,
         create: Mapping[str, Any],
     ) -> None:
-        self.client = client
+        self.client = client  # a PixiGPTClient: create_run and poll_interval
+        self.get_run = get_run  # get_run(run_id, token=, on_retry=) -> the GET's answer
         self.thread_id = thread_id
         self.assistant_id = assistant_id
         self.callbacks = callbacks
@@ -116,15 +114,12 @@ class Follow:
         self._fire("on_retry", error, attempt, delay)
 
     def _poll(self, run: Run) -> tuple[Run, float | None]:
-        answer = self.client._call(
-            "GET", f"/threads/{self.client._id(self.thread_id)}/runs/{self.client._id(run.id)}",
-            token=self.token, on_retry=self._on_retry,
-        )
+        answer = self.get_run(run.id, token=self.token, on_retry=self._on_retry)
         return read(Run, answer.value), parse_retry_after(answer.headers)
 
     def _follow(self) -> Run:
         token, client = self.token, self.client
-        run = client.create_run(
+        run: Run = client.create_run(
             self.thread_id, self.assistant_id, _token=token, _on_retry=self._on_retry, **self.create
         )
         seen: str | None = None
@@ -177,13 +172,8 @@ class Follow:
 class RunHandle(StreamHandle):
     """The handle of a followed run: `wait`, `cancel`, `done` as for a stream; ``result()`` is the completed `Run`."""
 
-    _follow: Follow
-
-    def _work(self, callbacks: dict[str, Callable[..., Any]]) -> None:
-        try:
-            self._outcome = self._follow.work()  # type: ignore[assignment]
-        finally:
-            self._done.set()
+    def __init__(self, follow: Follow) -> None:
+        super().__init__(follow.work, follow.token.cancel, f"pixigpt run on thread {follow.thread_id!r}")
 
     def result(self, timeout: float | None = None) -> Run:  # type: ignore[override]
         """The completed `Run`; raises the run's `LLMStreamError` if it did not complete.
@@ -193,18 +183,12 @@ class RunHandle(StreamHandle):
         """
         return super().result(timeout)  # type: ignore[return-value]
 
-    def __repr__(self) -> str:
-        state = "done" if self.done() else "running"
-        return f"<StreamHandle pixigpt run on thread {self._follow.thread_id!r} {state}>"
 
 
 def start(follow: Follow) -> RunHandle:
     """Run ``follow`` on a new worker thread; return its handle."""
-    handle = RunHandle(follow)  # type: ignore[arg-type]
-    handle._follow = follow
-    thread = threading.Thread(target=handle._work, args=({},), name=f"llmstreamer-{PROVIDER}-{next(_thread_ids)}")
-    handle._thread = thread
-    thread.start()
+    handle = RunHandle(follow)
+    spawn(handle, PROVIDER)
     return handle
 
 

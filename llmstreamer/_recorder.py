@@ -35,13 +35,14 @@ from .hooks import (
     RetryInfo,
     StartInfo,
     WireEvent,
-    _active,
+    active_hooks,
 )
 from .models import Event, Response
 
 if TYPE_CHECKING:
     from ._http import Request
-    from ._run import Run
+
+Run = Any  # an _engine.Run (not imported: the engine imports this module)
 
 __all__ = ["Recorder", "recorder_for", "sent"]
 
@@ -57,8 +58,8 @@ _Fn = Callable[[Any], Any]
 
 def recorder_for(run: Run) -> Recorder | None:
     """The recorder of ``run``, or None when no hooks are set (the usual, free case)."""
-    found = _active()
-    own = getattr(run.streamer, "_hooks", ())
+    found = active_hooks()
+    own = getattr(run.streamer, "hooks", ())
     if not found and not own:
         return None
     return Recorder(run, found + own)
@@ -91,13 +92,13 @@ class Recorder:
         # keep the streamer and its pooled connections alive until the cyclic collector runs.
         streamer = run.streamer
         self.stream_id = next(_ids)
-        self.provider = streamer.provider
+        self.provider = streamer.spec.name
         self.model = streamer.model
-        self.base_url = streamer.base_url
+        self.base_url = getattr(streamer, "base_url", "")
         self.messages = run.messages
         self.options = run.options
         self.started = time.monotonic()
-        self.redact = streamer._api_key.redact
+        self.redact = streamer.redact
         # the caller's context (its current span): the worker runs the stream inside a copy
         self.context = contextvars.copy_context()
         self.fns = {name: _bound(hooks, name) for name in HOOK_NAMES}
@@ -164,7 +165,7 @@ class Recorder:
             outcome = StreamError("the stream ended without an outcome", provider=self.provider)
         if isinstance(outcome, LLMStreamError):
             error: LLMStreamError | None = outcome
-            response = outcome.partial
+            response = outcome.partial if isinstance(outcome.partial, Response) else None
             kind = "cancelled" if isinstance(outcome, StreamCancelled) else "error"
         else:
             error, response, kind = None, outcome, "finished"

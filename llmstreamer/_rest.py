@@ -120,7 +120,7 @@ def _attempts(
             log.debug("%s: retry %d of %s in %.2f s after %s", transport.provider, attempt, request.method, delay, type(err).__name__)
             if on_retry is not None:
                 on_retry(err, attempt, delay)
-            if token.wait(delay):
+            if token.backoff(delay):
                 raise token.error(transport.provider) from None
 
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
-from ._payloads import _dumps, _payload, _secret_of
+from ._closing import Closing
+from ._payloads import dumps, payload, redactor
 from ._resumable_log import END, Log, MemoryLog, Producing, Reader
 from .callbacks import StreamCallbacks, resolve
 from .errors import ConfigurationError, LLMStreamError, StreamCancelled, StreamLogError, UnknownStreamError
@@ -70,7 +71,7 @@ def _check_ttl(ttl: Any) -> float:
     return float(ttl)
 
 
-class ResumableStreams:
+class ResumableStreams(Closing):
     """Answers that keep generating when their client leaves, and that any worker can resume.
 
     Args:
@@ -132,7 +133,7 @@ class ResumableStreams:
         """
         stream_id = uuid.uuid4().hex
         producing = self._log.open(stream_id)
-        feed = _feed(self._log, producing, _secret_of(streamer), resolve(callbacks))
+        feed = _feed(self._log, producing, redactor(streamer), resolve(callbacks))
         try:
             handle = streamer.stream_chat(messages, feed, **options)
         except BaseException:
@@ -199,12 +200,6 @@ class ResumableStreams:
         """Release the log's connections, after waiting up to 5 s for this process's streams to be written."""
         self._log.close()
 
-    def __enter__(self) -> ResumableStreams:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _feed(log_: Log, producing: Producing, secret: Any, extra: Mapping[str, Callable[..., Any]]) -> StreamCallbacks:
     """Callbacks that append each event to the log first, then call the user's callback."""
@@ -215,7 +210,7 @@ def _feed(log_: Log, producing: Producing, secret: Any, extra: Mapping[str, Call
         terminal = kind in END
 
         def on_event(value: Any) -> None:
-            emit(producing, kind, _dumps(_payload(kind, value, secret)), _final(kind, value) if terminal else None)
+            emit(producing, kind, dumps(payload(kind, value, secret)), _final(kind, value) if terminal else None)
             if also is not None:
                 also(value)
 

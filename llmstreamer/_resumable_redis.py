@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ._payloads import _dumps
+from ._payloads import dumps
 from ._resumable_log import Entry, Producing, unknown
 from .errors import ConfigurationError, StreamLogError
 
@@ -324,7 +324,7 @@ class _RedisReader:
         with _translated("reading a status"):
             status, alive = self._client.mget([key + ":status", key + ":alive"])
             if status == b"running" and alive is None:  # its producer died: end the log for everyone
-                buried = self._client.eval(_BURY, 3, key + ":status", key + ":alive", key, _dumps(_DEAD), self._log._ttl_ms)
+                buried = self._client.eval(_BURY, 3, key + ":status", key + ":alive", key, dumps(_DEAD), self._log._ttl_ms)
                 log.warning("resumable stream %s: its producer stopped sending heartbeats%s", self._stream_id, "" if buried else " (ended by another reader)")
                 status = b"error"
         if status is None:

@@ -17,7 +17,25 @@ Item = tuple[str, str, str]  # (event_type, data, last_event_id)
 _BLANK = [""]
 
 
-class SSEParser:
+class _LineBuffer:
+    """The bytes after the last newline, held until the next one comes (bounded by max_event_bytes)."""
+
+    __slots__ = ("_max", "_tail", "_tail_len")
+
+    def __init__(self, max_event_bytes: int | None) -> None:
+        self._tail: list[bytes] = []
+        self._tail_len = 0
+        self._max = max_event_bytes
+
+    def _hold(self, chunk: bytes) -> bool:
+        """Keep ``chunk`` (it has no newline) for later; True once what is held exceeds the limit."""
+        if chunk:
+            self._tail.append(chunk)
+            self._tail_len += len(chunk)
+        return self._max is not None and self._tail_len > self._max
+
+
+class SSEParser(_LineBuffer):
     """The event-stream parser of the HTML Living Standard (§9.2.5-9.2.6), fed incrementally.
 
     Lines end at CRLF, LF or a lone CR (a CR at the end of a read ends the line at once and a
@@ -30,17 +48,15 @@ class SSEParser:
             of holding an unbounded amount of memory. None (the default) sets no limit.
     """
 
-    __slots__ = ("_data", "_event", "_max", "_size", "_skip_lf", "_started", "_tail", "_tail_len", "last_id", "retry")
+    __slots__ = ("_data", "_event", "_size", "_skip_lf", "_started", "last_id", "retry")
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        self._tail: list[bytes] = []
-        self._tail_len = 0
+        super().__init__(max_event_bytes)
         self._skip_lf = False
         self._data: str | list[str] | None = None
         self._size = 0  # characters of data in the event being read
         self._event = ""
         self._started = False
-        self._max = max_event_bytes
         self.last_id = ""
         self.retry: int | None = None
 
@@ -55,11 +71,8 @@ class SSEParser:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = chunk.rfind(b"\n")
         if end < 0:
-            if chunk:
-                self._tail.append(chunk)
-                self._tail_len += len(chunk)
-                if self._max is not None and self._tail_len > self._max:
-                    self._too_big()
+            if self._hold(chunk):
+                self._too_big()
             return []
         if self._tail:
             self._tail.append(chunk[: end + 1])
@@ -166,31 +179,26 @@ class SSEParser:
         return []
 
 
-class NDJSONParser:
+class NDJSONParser(_LineBuffer):
     """Splits a stream of newline-delimited JSON into lines (Ollama's native format).
 
     LF or CRLF end a line, blank lines are skipped, and a last line without a newline is
     returned by `close`. Each item is ``("message", line, "")``.
     """
 
-    __slots__ = ("_max", "_tail", "_tail_len")
+    __slots__ = ()
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        self._tail: list[bytes] = []
-        self._tail_len = 0
-        self._max = max_event_bytes
+        super().__init__(max_event_bytes)
 
     def feed(self, chunk: bytes) -> list[Item]:
         """Take the next bytes and return the complete lines."""
         end = chunk.rfind(b"\n")
         if end < 0:
-            if chunk:
-                self._tail.append(chunk)
-                self._tail_len += len(chunk)
-                if self._max is not None and self._tail_len > self._max:
-                    self._tail = []
-                    self._tail_len = 0
-                    raise StreamError(f"a line exceeded max_event_bytes ({self._max} bytes)")
+            if self._hold(chunk):
+                self._tail = []
+                self._tail_len = 0
+                raise StreamError(f"a line exceeded max_event_bytes ({self._max} bytes)")
             return []
         if self._tail:
             self._tail.append(chunk[:end])

@@ -19,8 +19,8 @@ from .models import Message, Response, Usage
 from .sessions import SessionMessage, estimate_tokens
 
 if TYPE_CHECKING:
+    from ._engine import StreamHandle
     from ._sessions._base import Lease
-    from .base import StreamHandle
     from .sessions import Session
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class Turn:
         self._stop_renewing()
         tree = None
         try:
-            partial = error.partial
+            partial = error.partial if isinstance(error.partial, Response) else None
             kept = partial is not None and (partial.text or partial.thinking or partial.tool_calls)
             if self.keep_partial and (kept or self.user is not None):
                 answer = answer_nodes(partial, self.parent) if kept and partial is not None else []

@@ -7,17 +7,32 @@ matching HTTP status.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
+from ._fields import EXCERPT
 from .errors import LLMStreamError, StreamError, error_for_status, status_for_type
 from .retry import parse_retry_after
 
-__all__ = ["error_from_body", "error_from_event", "parse_error", "request_id_of"]
+__all__ = ["decoding", "error_from_body", "error_from_event", "parse_error", "request_id_of"]
 
-_EXCERPT = 500
 # LiteLLM's proxy names its request x-litellm-call-id (and sends no x-request-id of its own)
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "x-amzn-requestid", "x-litellm-call-id")
+
+
+@contextlib.contextmanager
+def decoding(provider: str) -> Iterator[None]:
+    """Around a decoder: data it trips over (a missing key, a wrong type) is a malformed stream.
+
+    The one place where builtin exceptions are caught: everywhere else they are bugs.
+    """
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError) as exc:
+        if isinstance(exc, LLMStreamError):  # ConfigurationError is a ValueError
+            raise
+        raise StreamError(f"malformed stream ({type(exc).__name__}: {exc})", provider=provider) from exc
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -101,7 +116,7 @@ def error_from_body(
     if redact is not None:
         excerpt = redact(excerpt)
         message = redact(message) if message else message
-    excerpt = excerpt[:_EXCERPT]
+    excerpt = excerpt[:EXCERPT]
     if status < 400:
         equivalent = _equivalent_status(kind, numeric)
         if equivalent is None:
@@ -145,7 +160,7 @@ def error_from_event(payload: Any, *, provider: str, request_id: str | None = No
         message,
         status_code=status,
         error_type=kind,
-        body=json.dumps(payload)[:_EXCERPT],
+        body=json.dumps(payload)[:EXCERPT],
         request_id=request_id,
         retry_after=hint,
         provider=provider,

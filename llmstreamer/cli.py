@@ -11,35 +11,27 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import signal
 import sys
-import threading
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import __version__, _cli_sessions
+from ._cli_printer import PROG, Printer
+from ._cli_run import ELIZA_PACE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, build, outcome, say, wait
 from ._options import REASONING_LEVELS
 from .conversation import Conversation
-from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamCancelled
+from .errors import ConfigurationError, LLMStreamError
 from .models import Message
 
 if TYPE_CHECKING:
+    from ._engine import StreamHandle
     from ._turn import TurnHandle
-    from .base import Streamer, StreamHandle
-    from .models import Response, ToolCall, ToolResult, Usage
+    from .provider import Streamer
 
 __all__ = ["main"]
 
-PROG = "llmstreamer"
 MODEL_ENV = "LLMSTREAMER_MODEL"
 DEFAULT_MODEL = "eliza"
-ELIZA_PACE = 0.05  # seconds between Eliza's words when a person is watching
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def _seconds(text: str) -> float:
@@ -128,10 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("\n")
         return EXIT_INTERRUPTED
     except ConfigurationError as err:
-        _say(f"error: {err.message}")
+        say(f"error: {err.message}")
         return EXIT_USAGE
     except LLMStreamError as err:
-        _say(f"error: {err}")
+        say(f"error: {err}")
         return EXIT_FAILED
 
 
@@ -140,135 +132,7 @@ def _out(line: str = "") -> None:
     sys.stdout.flush()
 
 
-def _say(line: str) -> None:
-    sys.stderr.write(f"{PROG}: {line}\n")
-    sys.stderr.flush()
-
-
 # --- chat ----------------------------------------------------------------------------------
-
-
-class _Printer:
-    """Callbacks that print one answer as it arrives: text (thinking on stderr) or JSON lines."""
-
-    def __init__(self, out: IO[str], err: IO[str], *, as_json: bool, show_thinking: bool) -> None:
-        self.out = out
-        self.err = err
-        self.as_json = as_json
-        self.show_thinking = show_thinking
-        self.dim = err.isatty()
-        self.response: Response | None = None
-        self.error: LLMStreamError | None = None
-        self.line_open = False  # answer text was printed without its final newline
-
-    def _emit(self, **event: Any) -> None:
-        self.out.write(json.dumps(event) + "\n")
-        self.out.flush()
-
-    def on_content(self, text: str) -> None:
-        if self.as_json:
-            self._emit(type="content", text=text)
-            return
-        self.out.write(text)
-        self.out.flush()
-        self.line_open = not text.endswith("\n")
-
-    def on_thinking(self, text: str) -> None:
-        if self.as_json:
-            self._emit(type="thinking", text=text)
-        elif self.show_thinking:
-            self.err.write(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
-            self.err.flush()
-
-    def on_tool_call(self, call: ToolCall) -> None:
-        if self.as_json:
-            self._emit(type="tool_call", id=call.id, name=call.name, arguments=dict(call.arguments))
-        else:
-            self.err.write(f"[tool call {call.name}({json.dumps(dict(call.arguments))})]\n")
-
-    def on_tool_result(self, result: ToolResult) -> None:
-        if self.as_json:
-            self._emit(type="tool_result", call_id=result.call_id, name=result.name, content=result.content,
-                       is_error=result.is_error)  # fmt: skip
-        else:
-            self.err.write(f"[tool result {result.name}: {result.content[:200]}]\n")
-
-    def on_usage(self, usage: Usage) -> None:
-        if self.as_json:
-            self._emit(type="usage", **_usage_dict(usage))
-
-    def on_retry(self, error: LLMStreamError, attempt: int, delay: float) -> None:
-        if self.as_json:
-            self._emit(type="retry", error=type(error).__name__, message=str(error), attempt=attempt, delay=delay)
-        else:
-            self.err.write(f"{PROG}: {error}; retry {attempt} in {delay:.1f} s\n")
-
-    def on_finish(self, response: Response) -> None:
-        self.response = response
-        if self.as_json:
-            self._emit(
-                type="finish",
-                text=response.text,
-                thinking=response.thinking,
-                finish_reason=response.finish_reason,
-                provider=response.provider,
-                model=response.model,
-                request_id=response.request_id,
-                usage=_usage_dict(response.usage) if response.usage else None,
-                time_to_first_token=response.time_to_first_token,
-                duration=response.duration,
-            )
-        else:
-            self.end_line()
-
-    def on_error(self, error: LLMStreamError) -> None:
-        self.error = error
-        if self.as_json:
-            self._emit(type="error", error=type(error).__name__, message=str(error))
-        else:
-            self.end_line()
-
-    def end_line(self) -> None:
-        if self.line_open:
-            self.out.write("\n")
-            self.out.flush()
-            self.line_open = False
-
-
-def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _stats(response: Response) -> str:
-    parts = [f"{response.provider}:{response.model}"]
-    ttft = response.time_to_first_token
-    parts.append(f"time to first token {ttft:.3f} s" if ttft is not None else "no text")
-    usage = response.usage
-    if usage is not None:
-        parts.append(f"{usage.input_tokens} input + {usage.output_tokens} output tokens")
-        if response.duration > 0:
-            parts.append(f"{usage.output_tokens / response.duration:.1f} tokens/s")
-    parts.append(f"{response.duration:.3f} s")
-    return "stats: " + ", ".join(parts)
-
-
-def _build(spec: str, pace: float | None) -> Streamer:
-    """The streamer for ``provider[:model]``; Eliza gets its pace."""
-    from .registry import resolve, streamer
-
-    cls, _ = resolve(spec.partition(":")[0].strip().lower())
-    kwargs: dict[str, Any] = {}
-    if getattr(cls, "provider", None) == "eliza":
-        kwargs["pace"] = pace if pace is not None else (ELIZA_PACE if sys.stdout.isatty() else 0.0)
-    elif pace is not None:
-        raise ConfigurationError("--pace only applies to eliza")
-    return streamer(spec, **kwargs)
 
 
 def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any]:
@@ -282,56 +146,6 @@ def _chat_options(args: argparse.Namespace, streamer: Streamer) -> dict[str, Any
     return options
 
 
-def _wait(start: Callable[[], StreamHandle | TurnHandle]) -> None:
-    """Start a stream and wait for it; Ctrl-C cancels it cleanly, then raises KeyboardInterrupt.
-
-    A SIGINT handler is installed *before* the stream starts, so an interrupt that comes while
-    the worker thread is being started (before there is a handle to cancel) is not lost: it is
-    remembered and the stream cancelled as soon as the handle exists. Without it, the worker
-    (a non-daemon thread) could keep the process alive after the interrupt.
-    """
-    interrupted = threading.Event()
-    handles: list[StreamHandle | TurnHandle] = []
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        interrupted.set()
-        for handle in handles:
-            handle.cancel()
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
-    try:
-        handle = start()
-        handles.append(handle)
-        if interrupted.is_set():
-            handle.cancel()
-        while not handle.wait(0.5):  # a bounded wait, so the handler runs promptly everywhere
-            pass
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-    if interrupted.is_set():
-        raise KeyboardInterrupt
-
-
-def _outcome(printer: _Printer, stats: bool) -> int:
-    """Report how one answer ended; returns the exit code it deserves."""
-    error = printer.error
-    if error is None:
-        if stats and printer.response is not None:
-            _say(_stats(printer.response))
-        return EXIT_OK
-    if isinstance(error, StreamCancelled):
-        return EXIT_INTERRUPTED
-    if isinstance(error, CallbackError) and isinstance(error.__cause__, BrokenPipeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)  # stdout was closed by the reader: stop quietly
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
-    if not printer.as_json:
-        _say(f"error: {error}")
-    return EXIT_USAGE if isinstance(error, ConfigurationError) else EXIT_FAILED
-
-
 def _chat(args: argparse.Namespace) -> int:
     prompt = " ".join(args.prompt).strip()
     interactive = not prompt and sys.stdin.isatty()
@@ -340,25 +154,25 @@ def _chat(args: argparse.Namespace) -> int:
         if not prompt:
             raise ConfigurationError("no prompt: give one as an argument or on stdin")
     spec = args.model or os.environ.get(MODEL_ENV)
-    conversation = _cli_sessions.open_conversation(args, spec, functools.partial(_build, pace=args.pace), DEFAULT_MODEL)
-    streamer = conversation.streamer if conversation is not None else _build(spec or DEFAULT_MODEL, args.pace)
+    conversation = _cli_sessions.open_conversation(args, spec, functools.partial(build, pace=args.pace), DEFAULT_MODEL)
+    streamer = conversation.streamer if conversation is not None else build(spec or DEFAULT_MODEL, args.pace)
     options = _chat_options(args, streamer)
 
-    def printer() -> _Printer:
-        return _Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=args.show_thinking)
+    def printer() -> Printer:
+        return Printer(sys.stdout, sys.stderr, as_json=args.json, show_thinking=args.show_thinking)
 
     if interactive:
         return _interactive(streamer, options, printer, args.stats, conversation)
     callbacks = printer()
     if conversation is not None:
-        _wait(lambda: conversation.send(prompt, callbacks, **options))
+        wait(lambda: conversation.send(prompt, callbacks, **options))
     else:
-        _wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
-    return _outcome(callbacks, args.stats)
+        wait(lambda: streamer.stream_chat([Message.user(prompt)], callbacks, **options))
+    return outcome(callbacks, args.stats)
 
 
 def _interactive(
-    streamer: Streamer, options: dict[str, Any], printer: Callable[[], _Printer], stats: bool, conversation: Conversation | None
+    streamer: Streamer, options: dict[str, Any], printer: Callable[[], Printer], stats: bool, conversation: Conversation | None
 ) -> int:
     try:
         import readline  # noqa: F401  (line editing and history for input())
@@ -368,10 +182,10 @@ def _interactive(
     conversation = Conversation(streamer) if conversation is None else conversation
     _out(f"Chatting with {streamer.provider}:{streamer.model}. /reset starts over, /exit or Ctrl-D leaves.")
 
-    def turn(start: Callable[[_Printer], StreamHandle | TurnHandle]) -> int:
+    def turn(start: Callable[[Printer], StreamHandle | TurnHandle]) -> int:
         callbacks = printer()
-        _wait(lambda: start(callbacks))
-        return _outcome(callbacks, stats)
+        wait(lambda: start(callbacks))
+        return outcome(callbacks, stats)
 
     while True:
         try:
@@ -423,9 +237,9 @@ _KEY_STATUS = {
 
 
 def _providers(args: argparse.Namespace) -> int:
-    from .registry import providers
+    from .registry import list_providers
 
-    for info in providers():
+    for info in list_providers():
         status = _KEY_STATUS[(info.requires_key, info.configured)]
         _out(f"{info.name:<20} {status:<14} {' or '.join(info.key_env)}".rstrip())
     return EXIT_OK

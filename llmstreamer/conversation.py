@@ -16,8 +16,9 @@ from .models import Message, TextPart
 from .sessions import Branch, Session, SessionMessage, estimate_tokens
 
 if TYPE_CHECKING:
+    from ._engine import StreamHandle
     from ._sessions._base import Lease, SessionStore
-    from .base import Streamer, StreamHandle
+    from .provider import Streamer
 
 __all__ = ["Conversation"]
 
@@ -140,7 +141,7 @@ class Conversation:
         self._tree = tree
         self._lock = threading.Lock()
         self._busy = False
-        self._session = streamer._open_session()  # the provider's own state (a ModelSocket sequence)
+        self._state = streamer.open_state()  # the provider's own state (a ModelSocket sequence)
         self._provider_head: str | None = tree.head  # the message the provider session continues from
 
     @classmethod
@@ -303,12 +304,14 @@ class Conversation:
         return TurnHandle(handle, turn)
 
     def _start(self, turn: Turn, options: dict[str, Any]) -> StreamHandle:
-        """Start the turn's stream: through the public `Streamer.stream_chat`, unless the provider
-        keeps state across turns (a ModelSocket sequence), which rides on a private option."""
-        if self._session is None:
+        """Start the turn's stream: through `Streamer.stream_chat` (so a subclass that wraps it
+        sees every turn), or, for a provider that keeps state across turns (a ModelSocket
+        sequence), through the engine with that state as the stream's ``context.state``."""
+        if self._state is None:
             return self.streamer.stream_chat(turn.history, turn, **options)
-        run = self.streamer._run(turn.history, options, session=self._session)
-        return self.streamer._start(run, turn)
+        from . import _engine  # on first use: import llmstreamer stays cheap
+
+        return _engine.launch(_engine.prepare(self.streamer, turn.history, options, self._state), turn)
 
     def _finished(self, tree: Session | None, ok: bool) -> None:
         with self._lock:
@@ -318,10 +321,10 @@ class Conversation:
             self._busy = False
 
     def _reset_provider(self) -> None:
-        close = getattr(self._session, "close", None)
+        close = getattr(self._state, "close", None)
         if close is not None:
             close()  # a stateful provider's server-side sequence is not needed any more
-        self._session = self.streamer._open_session()
+        self._state = self.streamer.open_state()
         self._provider_head = None
 
     def _move(self, pick: Callable[[Session], str | None]) -> None:
@@ -364,8 +367,8 @@ class Conversation:
             other = Conversation.__new__(Conversation)
             other._setup(self.streamer, self.store, copy, dict(self._runtime), self.lock_timeout, self.lease_ttl,
                          self.keep_partial)  # fmt: skip
-            if self._session is not None and self._provider_head == tree.head:
-                other._session = self._session.fork()
+            if self._state is not None and self._provider_head == tree.head:
+                other._state = self._state.fork()
             return other
 
     # --- plain history ----------------------------------------------------------------------------

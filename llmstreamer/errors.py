@@ -26,10 +26,7 @@ statuses, by their error type, so ``except RateLimitError`` works whichever way 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .models import Response
+from typing import Any, Protocol
 
 __all__ = [
     "APIConnectionError",
@@ -58,6 +55,39 @@ __all__ = [
 ]
 
 
+class _Partial(Protocol):
+    """The `llmstreamer.Response` an error carries, described here by its fields.
+
+    (``models`` raises these errors, so this module names the response by shape instead of
+    importing it: the package has no import cycle.)
+    """
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def thinking(self) -> str: ...
+    @property
+    def tool_calls(self) -> tuple[Any, ...]: ...
+    @property
+    def finish_reason(self) -> str: ...
+    @property
+    def usage(self) -> Any: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def time_to_first_token(self) -> float | None: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def message(self) -> Any: ...
+    @property
+    def messages(self) -> tuple[Any, ...]: ...
+
+
 class LLMStreamError(Exception):
     """The root of every error llmstreamer reports.
 
@@ -69,11 +99,11 @@ class LLMStreamError(Exception):
     """
 
     def __init__(
-        self, message: str, *, partial: Response | None = None, provider: str | None = None
+        self, message: str, *, partial: _Partial | None = None, provider: str | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.partial = partial
+        self.partial: _Partial | None = partial
         self.provider = provider
 
     def __str__(self) -> str:

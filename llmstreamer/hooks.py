@@ -299,24 +299,24 @@ def set_default_hooks(*hooks: Any) -> None:
 
         llmstreamer.set_default_hooks(llmstreamer.hooks.LogHooks())
     """
-    _Registry.defaults = _check(hooks)
+    _Registry.defaults = check_hooks(hooks)
     _Registry.update()
 
 
-def _install(hooks: Any) -> None:
+def install_hooks(hooks: Any) -> None:
     """Add an instrumentation's hooks object (for `llmstreamer.otel`); idempotent."""
     if hooks not in _Registry.installed:
-        _Registry.installed = (*_Registry.installed, *_check((hooks,)))
+        _Registry.installed = (*_Registry.installed, *check_hooks((hooks,)))
         _Registry.update()
 
 
-def _uninstall(hooks: Any) -> None:
+def uninstall_hooks(hooks: Any) -> None:
     """Remove an instrumentation's hooks object."""
     _Registry.installed = tuple(h for h in _Registry.installed if h is not hooks)
     _Registry.update()
 
 
-def _check(hooks: Any) -> tuple[Any, ...]:
+def check_hooks(hooks: Any) -> tuple[Any, ...]:
     """``hooks`` (None, one object, or a list of objects) as a tuple; each must have a hook method."""
     if hooks is None:
         return ()
@@ -329,6 +329,6 @@ def _check(hooks: Any) -> tuple[Any, ...]:
     return found
 
 
-def _active() -> tuple[Any, ...]:
+def active_hooks() -> tuple[Any, ...]:
     """The hooks every stream gets now (instrumentations, then defaults)."""
     return _Registry.active

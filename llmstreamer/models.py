@@ -6,18 +6,28 @@ Everything here is an immutable ``attrs`` value. Build messages with the named c
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 
-from ._documents import DocumentPart
+from ._parts import (
+    PART_TYPES,
+    DocumentPart,
+    ImagePart,
+    Part,
+    TextPart,
+    ThinkingPart,
+    ToolCall,
+    ToolResult,
+    brief,
+    part_from_dict,
+    part_to_dict,
+)
 from .errors import ConfigurationError
 
 __all__ = [
-    "FINISH_REASONS",
     "ROLES",
     "DocumentPart",
     "Event",
@@ -35,140 +45,17 @@ __all__ = [
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
-FINISH_REASONS = frozenset(
-    {"stop", "length", "tool_calls", "content_filter", "max_iterations", "cancelled", "error"}
-)
-
-
-@attrs.frozen
-class TextPart:
-    """Plain text inside a message."""
-
-    text: str
-
-
-@attrs.frozen
-class ImagePart:
-    """An image inside a user message: raw bytes or a URL, with its MIME type.
-
-    Build one with `ImagePart.load`, which takes a path, bytes or a URL and detects the MIME
-    type from the bytes.
-    """
-
-    data: bytes | None = attrs.field(default=None, repr=lambda d: f"<{len(d)} bytes>" if d else "None")
-    url: str | None = None
-    mime_type: str = "image/png"
-
-    @classmethod
-    def load(cls, source: str | bytes | os.PathLike[str], mime_type: str | None = None) -> ImagePart:
-        """Make an image part from a file path, raw bytes, an ``http(s)://`` or ``data:`` URL."""
-        if isinstance(source, bytes):
-            return cls(data=source, mime_type=mime_type or _sniff_mime(source))
-        text = os.fspath(source)
-        if text.startswith(("http://", "https://")):
-            return cls(url=text, mime_type=mime_type or _mime_from_name(text))
-        if text.startswith("data:"):
-            header, _, payload = text.partition(",")
-            data = base64.b64decode(payload)
-            return cls(data=data, mime_type=mime_type or header[5:].split(";")[0] or _sniff_mime(data))
-        try:
-            with open(text, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read image {text!r}: {exc.strerror}") from exc
-        return cls(data=data, mime_type=mime_type or _sniff_mime(data))
-
-    @property
-    def base64(self) -> str:
-        """The image bytes as base64 text (empty for a URL image)."""
-        return base64.b64encode(self.data).decode("ascii") if self.data else ""
-
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def _sniff_mime(data: bytes) -> str:
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise ConfigurationError("not an image llmstreamer recognises (PNG, JPEG, GIF or WebP)")
-
-
-def _mime_from_name(url: str) -> str:
-    ext = url.rsplit("?", 1)[0].rsplit(".", 1)[-1].lower()
-    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}.get(
-        ext, "image/png"
-    )
-
-
-@attrs.frozen
-class ThinkingPart:
-    """The model's reasoning, kept verbatim so it can be sent back on the next turn.
-
-    Attributes:
-        text: The thinking text (empty for redacted thinking).
-        signature: The provider's signature over the thinking (Anthropic, Gemini), if any.
-        data: Opaque provider data kept as received (Anthropic redacted thinking, OpenRouter
-            ``reasoning_details``), or None.
-    """
-
-    text: str = ""
-    signature: str | None = None
-    data: Any = None
-
-
-@attrs.frozen
-class ToolCall:
-    """A call the model asked for.
-
-    Attributes:
-        id: The provider's call id (generated when the provider gives none).
-        name: The tool's name.
-        arguments: The decoded arguments (an empty dict when they did not parse).
-        raw_arguments: The arguments exactly as received, as JSON text.
-        error: Why the arguments could not be used (invalid JSON), or None.
-        signature: A provider signature riding on the call (Gemini ``thoughtSignature``).
-    """
-
-    id: str
-    name: str
-    arguments: Mapping[str, Any] = attrs.field(factory=dict)
-    raw_arguments: str = ""
-    error: str | None = None
-    signature: str | None = None
-
-
-@attrs.frozen
-class ToolResult:
-    """The outcome of one tool call, sent back to the model."""
-
-    call_id: str
-    name: str
-    content: str
-    is_error: bool = False
-
-
-Part = Union[TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult]
-_PART_TYPES = (TextPart, ImagePart, DocumentPart, ThinkingPart, ToolCall, ToolResult)
-
 
 def _to_parts(content: Any) -> tuple[Part, ...]:
     if content is None:
         return ()
     if isinstance(content, str):
         return (TextPart(content),) if content else ()
-    if isinstance(content, _PART_TYPES):
+    if isinstance(content, PART_TYPES):
         return (content,)
     parts = tuple(content)
     for part in parts:
-        if not isinstance(part, _PART_TYPES):
+        if not isinstance(part, PART_TYPES):
             raise ConfigurationError(
                 f"message content must be text or message parts, not {type(part).__name__}"
             )
@@ -259,86 +146,19 @@ class Message:
         """A JSON-ready dict; `Message.from_dict` reads it back."""
         if all(type(p) is TextPart for p in self.content) and len(self.content) <= 1:
             return {"role": self.role, "content": self.text}
-        return {"role": self.role, "content": [_part_to_dict(p) for p in self.content]}
+        return {"role": self.role, "content": [part_to_dict(p) for p in self.content]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
         """Read a message from ``{"role", "content"}``, where content is text or a list of parts."""
         if not isinstance(data, Mapping) or "role" not in data:
-            raise ConfigurationError(f"a message dict needs 'role' and 'content', got {_brief(data)}")
+            raise ConfigurationError(f"a message dict needs 'role' and 'content', got {brief(data)}")
         content = data.get("content")
         if isinstance(content, list):
-            content = [_part_from_dict(p) for p in content]
+            content = [part_from_dict(p) for p in content]
         elif content is not None and not isinstance(content, str):
-            raise ConfigurationError(f"message content must be text or a list of parts, got {_brief(content)}")
+            raise ConfigurationError(f"message content must be text or a list of parts, got {brief(content)}")
         return cls(data["role"], content)
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _part_to_dict(part: Part) -> dict[str, Any]:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    if isinstance(part, ImagePart):
-        out: dict[str, Any] = {"type": "image", "mime_type": part.mime_type}
-        if part.url:
-            out["url"] = part.url
-        else:
-            out["data"] = part.base64
-        return out
-    if isinstance(part, DocumentPart):
-        return {"type": "document", "name": part.name, "mime_type": part.mime_type, "data": part.base64}
-    if isinstance(part, ThinkingPart):
-        return {"type": "thinking", "text": part.text, "signature": part.signature, "data": part.data}
-    if isinstance(part, ToolCall):
-        return {
-            "type": "tool_call",
-            "id": part.id,
-            "name": part.name,
-            "arguments": dict(part.arguments),
-            "raw_arguments": part.raw_arguments,
-            "error": part.error,
-            "signature": part.signature,
-        }
-    return {
-        "type": "tool_result",
-        "call_id": part.call_id,
-        "name": part.name,
-        "content": part.content,
-        "is_error": part.is_error,
-    }
-
-
-def _part_from_dict(data: Any) -> Part:
-    kind = data.get("type") if isinstance(data, Mapping) else None
-    try:
-        if kind == "text":
-            return TextPart(data["text"])
-        if kind == "image":
-            if data.get("url"):
-                return ImagePart(url=data["url"], mime_type=data.get("mime_type", "image/png"))
-            return ImagePart(data=base64.b64decode(data["data"]), mime_type=data.get("mime_type", "image/png"))
-        if kind == "document":  # inline data only: a path or a URL from a client is never read
-            return DocumentPart(base64.b64decode(data["data"], validate=True), data["mime_type"], data.get("name", "document"))
-        if kind == "thinking":
-            return ThinkingPart(data.get("text", ""), data.get("signature"), data.get("data"))
-        if kind == "tool_call":
-            return ToolCall(
-                data["id"],
-                data["name"],
-                data.get("arguments") or {},
-                data.get("raw_arguments", ""),
-                data.get("error"),
-                data.get("signature"),
-            )
-        if kind == "tool_result":
-            return ToolResult(data["call_id"], data["name"], data["content"], bool(data.get("is_error")))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"malformed {kind} part: {_brief(data)}") from exc
-    raise ConfigurationError(f"unknown message part {_brief(data)}")
 
 
 @attrs.frozen
@@ -354,6 +174,23 @@ class Usage:
     @total_tokens.default
     def _total(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        """The JSON form: the five counts by name."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        """Read back `to_dict` output (a missing count is 0; a missing total is the sum)."""
+        counts = {k: int(data.get(k) or 0) for k in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")}
+        total = data.get("total_tokens")
+        return cls(**counts) if total is None else cls(**counts, total_tokens=int(total))
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -401,6 +238,46 @@ class Response:
     message: Message = attrs.field(factory=lambda: Message("assistant"))
     messages: tuple[Message, ...] = ()
     round_usage: tuple[Usage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the CLI's ``--json`` finish event and the web bridges' ``done`` event).
+
+        The text, thinking, tool calls, finish reason and usage, the provider, model and
+        request id, the timing, and every message of the turn; `from_dict` reads it back.
+        """
+        return {
+            "text": self.text,
+            "thinking": self.thinking,
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "usage": None if self.usage is None else self.usage.to_dict(),
+            "model": self.model,
+            "provider": self.provider,
+            "request_id": self.request_id,
+            "time_to_first_token": self.time_to_first_token,
+            "duration": self.duration,
+            "messages": [m.to_dict() for m in self.messages],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Response:
+        """Read back `to_dict` output; ``message`` is the last assistant message of ``messages``."""
+        messages = tuple(Message.from_dict(m) for m in data.get("messages") or ())
+        usage = data.get("usage")
+        return cls(
+            text=data.get("text") or "",
+            thinking=data.get("thinking") or "",
+            tool_calls=tuple(ToolCall.from_dict(c) for c in data.get("tool_calls") or ()),
+            finish_reason=data.get("finish_reason") or "stop",
+            usage=None if usage is None else Usage.from_dict(usage),
+            model=data.get("model") or "",
+            provider=data.get("provider") or "",
+            request_id=data.get("request_id"),
+            time_to_first_token=data.get("time_to_first_token"),
+            duration=data.get("duration") or 0.0,
+            message=next((m for m in reversed(messages) if m.role == "assistant"), Message("assistant")),
+            messages=messages,
+        )
 
     @property
     def parsed(self) -> Any:

@@ -54,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("llmstreamer.otel needs opentelemetry-api: pip install 'llmstreamer[otel]'") from exc
 
 from . import __version__
-from .hooks import EndSummary, Hooks, ResponseInfo, RetryInfo, StartInfo, _install, _uninstall
+from .hooks import EndSummary, Hooks, ResponseInfo, RetryInfo, StartInfo, install_hooks, uninstall_hooks
 from .models import ImagePart, Message, TextPart, ThinkingPart, ToolCall, ToolResult
 
 __all__ = ["CONTENT_ENV", "OTelHooks", "instrument", "uninstrument"]
@@ -253,7 +253,7 @@ def instrument(
     """
     uninstrument()
     hooks = OTelHooks(tracer_provider=tracer_provider, meter_provider=meter_provider, capture_content=capture_content)
-    _install(hooks)
+    install_hooks(hooks)
     _installed.append(hooks)
     return hooks
 
@@ -261,4 +261,4 @@ def instrument(
 def uninstrument() -> None:
     """Stop recording spans and metrics for new streams (running ones finish theirs)."""
     while _installed:
-        _uninstall(_installed.pop())
+        uninstall_hooks(_installed.pop())

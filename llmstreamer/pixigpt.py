@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode
 
 from . import _pixigpt_run, _rest
 from ._cancel import CancelToken
+from ._closing import Closing
 from ._http import Request, Transport
 from ._pixigpt_types import (
     Assistant,
@@ -69,7 +70,7 @@ PROVIDER = "pixigpt"
 _ROLES = frozenset({"user", "assistant", "system"})
 
 
-class PixiGPTClient:
+class PixiGPTClient(Closing):
     """A client of PixiGPT's REST API (key ``PIXIGPT_API_KEY``, URL ``PIXIGPT_BASE_URL``).
 
     Args:
@@ -170,12 +171,6 @@ class PixiGPTClient:
     def close(self) -> None:
         """Close pooled connections (the client stays usable)."""
         self._transport.close()
-
-    def __enter__(self) -> PixiGPTClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- assistants ---------------------------------------------------------------------------
 
@@ -328,7 +323,10 @@ class PixiGPTClient:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}", provider=PROVIDER)
         found = _pixigpt_run.callbacks_of(callbacks, on_status)
-        follow = _pixigpt_run.Follow(self, thread_id, assistant_id, found, timeout, options)
+        def get_run(run_id: str, **kw: Any) -> Any:
+            return self._call("GET", f"/threads/{self._id(thread_id)}/runs/{self._id(run_id)}", **kw)
+
+        follow = _pixigpt_run.Follow(self, get_run, thread_id, assistant_id, found, timeout, options)
         return _pixigpt_run.start(follow)
 
     # --- rerank, moderation, vision -----------------------------------------------------------

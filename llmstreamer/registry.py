@@ -1,4 +1,4 @@
-"""The provider registry: ``streamer("provider:model")``, ``providers()``, presets and plug-ins.
+"""The provider registry: ``streamer("provider:model")``, ``list_providers()``, presets and plug-ins.
 
 A provider is a `Streamer` subclass, found by name: built-in ones are listed here and imported
 only when used; OpenAI-compatible services are presets (a base URL, a key variable and quirks
@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
@@ -19,11 +20,11 @@ import attrs
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .base import Streamer
+    from .provider import Streamer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENTRY_POINT_GROUP", "PRESETS", "ProviderInfo", "providers", "resolve", "streamer"]
+__all__ = ["ENTRY_POINT_GROUP", "PRESETS", "Preset", "ProviderInfo", "list_providers", "providers", "resolve", "streamer"]
 
 ENTRY_POINT_GROUP = "llmstreamer.providers"
 
@@ -40,43 +41,70 @@ BUILTIN: dict[str, str] = {
 }
 
 
-def _compatible(
-    name: str, base_url: str, key_env: str | None, *, requires_key: bool = True, quirks: tuple[str, ...] = ()
-) -> tuple[str, Mapping[str, Any]]:
-    defaults = {
-        "name": name,
-        "base_url": base_url,
-        "api_key_env": (key_env,) if key_env else (),
-        "requires_key": requires_key,
-        "quirks": quirks,
-    }
-    return "openai-compatible", defaults
+@attrs.frozen(kw_only=True)
+class Preset:
+    """A named configuration of another provider (an OpenAI-compatible service, mostly).
+
+    Attributes:
+        name: The preset's name, also the provider name its streamers report.
+        base_url: Where the service lives.
+        key_env: The environment variable of its key (None: it takes none).
+        requires_key: Refuse to start without a key.
+        quirks: Names from ``providers.compatible.QUIRKS``: where the service strays from the wire.
+        provider: The provider it configures.
+    """
+
+    name: str
+    base_url: str
+    key_env: str | None
+    requires_key: bool = True
+    quirks: tuple[str, ...] = ()
+    provider: str = "openai-compatible"
+
+    def defaults(self) -> dict[str, Any]:
+        """The constructor keywords the preset stands for."""
+        return {
+            "name": self.name,
+            "base_url": self.base_url,
+            "api_key_env": (self.key_env,) if self.key_env else (),
+            "requires_key": self.requires_key,
+            "quirks": self.quirks,
+        }
 
 
-# name -> (provider name, constructor defaults): presets of another provider. The quirks are
-# documented in llmstreamer.providers.compatible.QUIRKS.
-PRESETS: dict[str, tuple[str, Mapping[str, Any]]] = {
-    "openrouter": _compatible(
-        "openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", quirks=("reasoning_details", "reasoning_object", "file_parts")
-    ),
-    "groq": _compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", quirks=("no_embeddings",)),
-    "deepseek": _compatible(
-        "deepseek",
-        "https://api.deepseek.com",
-        "DEEPSEEK_API_KEY",
-        quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only", "no_embeddings"),
-    ),
-    "together": _compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    "vllm": _compatible("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", requires_key=False),
-    "lmstudio": _compatible(
-        "lmstudio", "http://localhost:1234/v1", None, requires_key=False, quirks=("image_data_only",)
-    ),
-    "llamacpp": _compatible(
-        "llamacpp", "http://localhost:8080/v1", "LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
-    ),
-    "pixigpt": _compatible(
-        "pixigpt", "https://pixigpt.com/v1", "PIXIGPT_API_KEY", quirks=("choice_reasoning", "no_stream", "enable_thinking")
-    ),
+# name -> the preset of that name (a declarative list; the quirks are documented in
+# llmstreamer.providers.compatible.QUIRKS).
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="openrouter",
+            base_url="https://openrouter.ai/api/v1",
+            key_env="OPENROUTER_API_KEY",
+            quirks=("reasoning_details", "reasoning_object", "file_parts"),
+        ),
+        Preset(name="groq", base_url="https://api.groq.com/openai/v1", key_env="GROQ_API_KEY", quirks=("no_embeddings",)),
+        Preset(
+            name="deepseek",
+            base_url="https://api.deepseek.com",
+            key_env="DEEPSEEK_API_KEY",
+            quirks=("thinking_toggle", "reasoning_content_back", "no_images", "json_object_only", "no_embeddings"),
+        ),
+        Preset(name="together", base_url="https://api.together.xyz/v1", key_env="TOGETHER_API_KEY"),
+        Preset(name="vllm", base_url="http://localhost:8000/v1", key_env="VLLM_API_KEY", requires_key=False),
+        Preset(
+            name="lmstudio", base_url="http://localhost:1234/v1", key_env=None, requires_key=False, quirks=("image_data_only",)
+        ),
+        Preset(
+            name="llamacpp", base_url="http://localhost:8080/v1", key_env="LLAMA_API_KEY", requires_key=False, quirks=("no_done",)
+        ),
+        Preset(
+            name="pixigpt",
+            base_url="https://pixigpt.com/v1",
+            key_env="PIXIGPT_API_KEY",
+            quirks=("choice_reasoning", "no_stream", "enable_thinking"),
+        ),
+    )
 }
 
 
@@ -121,7 +149,7 @@ def _names(plugins: Mapping[str, Any] | None = None) -> list[str]:
 
 
 def _load_plugin(name: str, entry_point: Any) -> type[Streamer]:
-    from .base import Streamer
+    from .provider import Streamer
 
     try:
         cls = entry_point.load()
@@ -145,10 +173,10 @@ def resolve(name: str) -> tuple[type[Streamer], dict[str, Any]]:
 
 
 def _resolve(name: str, plugins: Mapping[str, Any] | None) -> tuple[type[Streamer], dict[str, Any]]:
-    if name in PRESETS:
-        base, defaults = PRESETS[name]
-        cls, more = _resolve(base, plugins)
-        return cls, {**more, **defaults}
+    preset = PRESETS.get(name)
+    if preset is not None:
+        cls, more = _resolve(preset.provider, plugins)
+        return cls, {**more, **preset.defaults()}
     if name in BUILTIN:
         return _load(BUILTIN[name]), {}
     if plugins is None:
@@ -186,9 +214,20 @@ def streamer(spec: str, **kwargs: Any) -> Streamer:
 
 
 def providers() -> list[ProviderInfo]:
+    """Deprecated: use `list_providers` (this name is kept for one release)."""
+    warnings.warn("llmstreamer.providers() is deprecated: use llmstreamer.list_providers()", DeprecationWarning, stacklevel=2)
+    return list_providers()
+
+
+def list_providers() -> list[ProviderInfo]:
     """Every provider the registry knows, sorted by name, with whether its API key is configured.
 
     A provider whose module or plug-in cannot be imported is left out (and logged).
+
+    Example::
+
+        for info in llmstreamer.list_providers():
+            print(info.name, "ready" if info.configured else f"set {' or '.join(info.key_env)}")
     """
     plugins = _plugins()
     out = []
@@ -199,9 +238,10 @@ def providers() -> list[ProviderInfo]:
             log.warning("llmstreamer: provider %r is unavailable: %s", name, exc)
             continue
         source = "preset" if name in PRESETS else "builtin" if name in BUILTIN else "plugin"
-        env = tuple(defaults.get("api_key_env", ())) if "api_key_env" in defaults else tuple(cls.api_key_env)
-        requires = bool(defaults.get("requires_key", cls.requires_key))
+        spec = cls.spec
+        env = tuple(defaults.get("api_key_env", ())) if "api_key_env" in defaults else spec.api_key_env
+        requires = bool(defaults.get("requires_key", spec.requires_key))
         configured = any(os.environ.get(v) for v in env)
-        base_url = defaults.get("base_url") or cls.default_base_url
+        base_url = defaults.get("base_url") or spec.default_base_url
         out.append(ProviderInfo(name, env, configured or not requires, requires, source, base_url))
     return out

@@ -37,7 +37,7 @@ import logging
 import queue
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from ._payloads import _dumps, _payload, _secret_of
+from ._payloads import dumps, payload, redactor
 from ._resumable import ResumableSSE, ResumableStreams, StreamEvent, flask_resume
 from .callbacks import StreamCallbacks, resolve
 from .errors import CallbackError, ConfigurationError, LLMStreamError, StreamLogError, UnknownStreamError
@@ -46,7 +46,8 @@ from .models import Message, Response
 if TYPE_CHECKING:
     import flask
 
-    from .base import Streamer, StreamHandle
+    from ._engine import StreamHandle
+    from .provider import Streamer
 
 __all__ = [
     "ResumableSSE",
@@ -151,7 +152,7 @@ class SSEStream:
     ) -> None:
         _check_keepalive(keepalive)
         self._keepalive = keepalive
-        self._secret = _secret_of(streamer)
+        self._redact = redactor(streamer)
         self._pump = _Pump(streamer, messages, callbacks, options)
         self.handle = self._pump.handle
         self._ended = False
@@ -171,9 +172,9 @@ class SSEStream:
             if keepalive is not None:
                 return _KEEPALIVE
         out = []
-        secret = self._secret
+        redact = self._redact
         for kind, value in items:
-            data = _dumps(_payload(kind, value, secret))
+            data = dumps(payload(kind, value, redact))
             out.append(f"event: {kind}\ndata: {data}\n\n".encode())
             if kind in _END:
                 self._ended = True
@@ -315,7 +316,7 @@ def relay(
                 history.extend(m.to_dict() for m in response.messages)
     """
     _check_keepalive(keepalive)
-    secret = _secret_of(streamer)
+    redact = redactor(streamer)
     pump = _Pump(streamer, messages, callbacks, options)
     wait = _POLL if keepalive is None else keepalive
     while True:
@@ -323,9 +324,9 @@ def relay(
         if not items and keepalive is not None:
             items = [("keepalive", None)]
         for kind, value in items:
-            frame = {"type": kind, **_payload(kind, value, secret)} if kind != "keepalive" else {"type": kind}
+            frame = {"type": kind, **payload(kind, value, redact)} if kind != "keepalive" else {"type": kind}
             try:
-                send(_dumps(frame))
+                send(dumps(frame))
             except Exception as exc:
                 if kind != "error":
                     return _send_failed(pump, exc)
@@ -340,7 +341,7 @@ def relay(
 def _send_failed(pump: _Pump, exc: Exception) -> Response:
     pump.cancel()
     handle = pump.handle
-    partial: Response | None
+    partial: Any
     try:
         partial = handle.result(_JOIN)  # the send of the ``done`` frame failed: the stream had ended
     except LLMStreamError as err:

@@ -10,8 +10,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from llmstreamer import LLMStreamError, Response
-from llmstreamer.testing import FakeLLMServer
+from llmstreamer.testing import CallbackRecorder, FakeLLMServer
 
 # Variables that could point a test at a real service, or change a default behind its back.
 _ENV = (
@@ -62,50 +61,8 @@ def server() -> Iterator[FakeLLMServer]:
         yield srv
 
 
-class Recorder:
-    """Callbacks that record every call as a tuple, and the thread each ran on."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.threads: set[str] = set()
-        self.done = threading.Event()
-        self.response: Response | None = None
-        self.error: LLMStreamError | None = None
-
-    def _note(self, *call: Any) -> None:
-        self.threads.add(threading.current_thread().name)
-        self.calls.append(call)
-
-    def on_content(self, text: str) -> None:
-        self._note("content", text)
-
-    def on_thinking(self, text: str) -> None:
-        self._note("thinking", text)
-
-    def on_tool_call(self, call: Any) -> None:
-        self._note("tool_call", call.name)
-
-    def on_tool_result(self, result: Any) -> None:
-        self._note("tool_result", result.name, result.content)
-
-    def on_usage(self, usage: Any) -> None:
-        self._note("usage", usage.input_tokens, usage.output_tokens)
-
-    def on_retry(self, error: Any, attempt: int, delay: float) -> None:
-        self._note("retry", type(error).__name__, attempt)
-
-    def on_finish(self, response: Response) -> None:
-        self.response = response
-        self._note("finish", response.text)
-        self.done.set()
-
-    def on_error(self, error: LLMStreamError) -> None:
-        self.error = error
-        self._note("error", type(error).__name__)
-        self.done.set()
-
-    def kinds(self) -> list[str]:
-        return [c[0] for c in self.calls]
+# the package's own recorder: the tests use what users get
+Recorder = CallbackRecorder
 
 
 @pytest.fixture

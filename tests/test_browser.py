@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from llmstreamer import ElizaStreamer, Message
+from llmstreamer import ElizaStreamer, Message, open_session_store
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 if not os.path.exists(CHROMEDRIVER) and not os.environ.get("CI"):
@@ -135,6 +135,15 @@ def poll(driver: Any, script: str, until: Any, timeout: float = 15.0) -> list[An
         assert time.monotonic() < deadline, f"gave up after {timeout} s; seen: {seen}"
 
 
+SAVED = "return JSON.parse(localStorage.getItem('llmstreamer-chat'))"
+
+
+def stored(store: Any) -> list[dict[str, Any]]:
+    """The messages of the only session in ``store``, as the page's ``conversation`` holds them."""
+    [info], _ = store.list()
+    return [m.to_dict() for m in store.get(info.id).messages]
+
+
 def send(driver: Any, text: str) -> None:
     """Type ``text`` into the prompt and press Send."""
     driver.find_element(By.ID, "prompt").send_keys(text)
@@ -144,11 +153,12 @@ def send(driver: Any, text: str) -> None:
 def test_answer_streams_in_and_the_history_is_kept(
     chat_example: ModuleType, browser: Any, recorder: Any, tmp_path: Path
 ) -> None:
-    """The answer grows in the page word by word to Eliza's text; the next turn sends the whole history."""
+    """The answer grows in the page word by word to Eliza's text; the next turn continues the stored history, which a reload draws again."""
     eliza = SpyEliza(seed=5, pace=0.1)
     same = ElizaStreamer(seed=5)  # the same answers, unpaced, for the expectations
     first = same.chat([{"role": "user", "content": SAD}])
-    app = chat_example.create_app(eliza, callbacks=recorder)
+    store = open_session_store(f"sqlite:///{tmp_path}/chat.db")
+    app = chat_example.create_app(eliza, callbacks=recorder, store=store)
     with serving(app) as url, screenshot_on_failure(browser, tmp_path):
         browser.get(url)
         assert "eliza:eliza" in browser.find_element(By.ID, "model").text
@@ -177,6 +187,12 @@ def test_answer_streams_in_and_the_history_is_kept(
         assert eliza.asked == [history[:1], [*history, {"role": "user", "content": second_question}]]
         assert len(browser.find_elements(By.CSS_SELECTOR, ".message.user")) == 2
         browser.save_screenshot(str(tmp_path / "chat.png"))
+        whole = [*history, {"role": "user", "content": second_question}, {"role": "assistant", "content": second.text}]
+        assert browser.execute_script("return conversation") == whole == stored(store)
+        assert browser.execute_script(SAVED) == {"active": None}  # the history is not kept in the browser
+        browser.refresh()
+        poll(browser, "return document.querySelectorAll('.message').length", lambda n: n == 4)
+        assert browser.execute_script("return conversation") == whole
 
 
 def test_stop_ends_the_stream_and_cancels_it_on_the_server(
@@ -184,7 +200,8 @@ def test_stop_ends_the_stream_and_cancels_it_on_the_server(
 ) -> None:
     """Stop aborts the fetch mid-answer: the page shows the partial answer as stopped, and the server's stream is cancelled."""
     full = ElizaStreamer(seed=5).chat([{"role": "user", "content": LONG}]).text
-    app = chat_example.create_app(ElizaStreamer(seed=5, pace=0.3), callbacks=recorder)
+    store = open_session_store(f"sqlite:///{tmp_path}/chat.db")
+    app = chat_example.create_app(ElizaStreamer(seed=5, pace=0.3), callbacks=recorder, store=store)
     with serving(app) as url, screenshot_on_failure(browser, tmp_path):
         browser.get(url)
         send(browser, LONG)
@@ -206,7 +223,7 @@ def test_stop_ends_the_stream_and_cancels_it_on_the_server(
         assert browser.execute_script("return conversation") == [
             {"role": "user", "content": LONG},
             {"role": "assistant", "content": shown},
-        ]
+        ] == stored(store)  # the server kept the partial answer as the page shows it
         browser.save_screenshot(str(tmp_path / "stopped.png"))
 
 
@@ -220,7 +237,8 @@ def test_reload_mid_answer_shows_the_whole_answer_once(
     full = ElizaStreamer(seed=5).chat([{"role": "user", "content": LONG}]).text
     eliza = SpyEliza(seed=5, pace=0.15)
     streams = ResumableStreams(request.getfixturevalue("redis_url") if log == "redis" else None)
-    app = chat_example.create_app(eliza, callbacks=recorder, streams=streams)
+    store = open_session_store(request.getfixturevalue("redis_url") if log == "redis" else f"sqlite:///{tmp_path}/chat.db")
+    app = chat_example.create_app(eliza, callbacks=recorder, streams=streams, store=store)
     with serving(app) as url, screenshot_on_failure(browser, tmp_path):
         browser.get(url)
         send(browser, LONG)
@@ -241,6 +259,8 @@ def test_reload_mid_answer_shows_the_whole_answer_once(
         poll(browser, "return document.querySelectorAll('.message').length", lambda n: n == 2)
         assert browser.find_element(By.CSS_SELECTOR, ".message.assistant .text").text == full
         assert browser.find_element(By.ID, "send").is_enabled()
+        assert browser.execute_script("return conversation") == stored(store)
+        assert browser.execute_script(SAVED) == {"active": None}
 
 
 def test_stop_in_a_second_tab_cancels_the_answer(

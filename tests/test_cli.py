@@ -182,7 +182,7 @@ def test_help_exits_0_and_needs_no_provider() -> None:
     assert done.returncode == 0 and "chat" in done.stdout
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, llmstreamer.cli; print(sorted(m for m in sys.modules "
-         "if m.startswith(('requests', 'urllib3', 'websocket', 'llmstreamer.providers.', 'llmstreamer.base'))))"],
+         "if m.startswith(('requests', 'urllib3', 'websocket', 'llmstreamer.providers.', 'llmstreamer._engine')) or m == 'llmstreamer.provider'))"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=True,
     )  # fmt: skip
     assert probe.stdout.strip() == "[]"

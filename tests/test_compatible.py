@@ -127,7 +127,7 @@ def test_named_server_reports_its_name_and_hides_its_key() -> None:
     s = OpenAICompatibleStreamer(model="m", base_url="http://lab:8000/v1", name="lab", api_key="secret-xyz")
     assert s.provider == "lab"
     assert repr(s) == "OpenAICompatibleStreamer(model='m', base_url='http://lab:8000/v1', name='lab')"
-    assert OpenAICompatibleStreamer.provider == "openai-compatible"
+    assert OpenAICompatibleStreamer.spec.name == "openai-compatible"
 
 
 # --- presets ------------------------------------------------------------------------------------
@@ -136,10 +136,9 @@ def test_named_server_reports_its_name_and_hides_its_key() -> None:
 def test_the_presets_are_the_documented_ones() -> None:
     """Every preset has its documented base URL, key variable and key requirement."""
     found = {}
-    for name, (base, defaults) in PRESETS.items():
-        assert base == "openai-compatible"
-        key_env = defaults["api_key_env"]
-        found[name] = (defaults["base_url"], key_env[0] if key_env else None, defaults["requires_key"])
+    for name, preset in PRESETS.items():
+        assert preset.provider == "openai-compatible" and preset.name == name
+        found[name] = (preset.base_url, preset.key_env, preset.requires_key)
     assert found == EXPECTED_PRESETS
 
 
@@ -152,7 +151,7 @@ def test_every_preset_builds_with_its_key_variable(monkeypatch: pytest.MonkeyPat
     s = llmstreamer.streamer(f"{name}:some-model")
     assert isinstance(s, OpenAICompatibleStreamer)
     assert (s.provider, s.model, s.base_url) == (name, "some-model", base_url)
-    assert s._api_key.value == ("sk-from-env" if key_env else None)
+    assert s.api_key.value == ("sk-from-env" if key_env else None)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, v in EXPECTED_PRESETS.items() if v[2]))
@@ -372,7 +371,7 @@ def test_openai_body_keeps_its_own_fields(server: FakeLLMServer) -> None:
 def test_openai_token_limit_field_follows_the_base_url(base_url: str | None, field: str) -> None:
     """max_completion_tokens goes to api.openai.com only; OpenAI-compatible servers get max_tokens."""
     streamer = llmstreamer.streamer("openai:gpt-4o-mini", api_key="k", base_url=base_url)
-    request = streamer._request((Message.user("Hi"),), make_options("openai", streamer.supported_options, {"max_tokens": 7}))
+    request = streamer.build_request((Message.user("Hi"),), make_options("openai", streamer.supported_options, {"max_tokens": 7}))
     body = json.loads(request.body or b"{}")
     assert body[field] == 7 and len({"max_tokens", "max_completion_tokens"} & body.keys()) == 1
 

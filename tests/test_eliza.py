@@ -324,7 +324,7 @@ def test_provider_facts_and_models() -> None:
     """Eliza needs no key, defaults to the alias 'eliza', lists Model values and rejects unknown models."""
     eliza = llmstreamer.streamer("eliza")
     assert isinstance(eliza, ElizaStreamer)
-    assert (eliza.provider, eliza.model, eliza.requires_key) == ("eliza", "eliza", False)
+    assert (eliza.provider, eliza.model, eliza.spec.requires_key) == ("eliza", "eliza", False)
     assert ElizaStreamer("eliza-1966-en").chat([Message.user("Hi")]).model == "eliza-1966-en"
     assert eliza.list_models() == [Model("eliza-1966-en", "eliza", -126230400, "eliza")]
     with pytest.raises(ConfigurationError, match="unknown eliza model 'eliza-2000'"):

@@ -6,6 +6,7 @@ import math
 import threading
 from typing import Any, Iterator
 
+import attrs
 import pytest
 
 import llmstreamer
@@ -157,7 +158,7 @@ def test_empty_list_sends_nothing(server: FakeLLMServer) -> None:
 def test_batches_split_and_reassemble_in_order(server: FakeLLMServer, spec: str) -> None:
     """Texts past the batch size go in several requests; vectors come back in input order, usage summed."""
     s = make(server, spec)
-    s.embed_batch_size = 2
+    s.spec = attrs.evolve(s.spec, embed_batch_size=2)
     e = s.embed(TEXTS)
     assert e.vectors == vectors(TEXTS)
     assert len(server.requests) == 3
@@ -308,7 +309,7 @@ def test_modelsocket_embed_while_a_generation_runs(ms: FakeModelSocketServer) ->
     try:
         handle = s.stream_chat([Message.user("Hi")], rec)
         assert ms.wait_for(lambda: len(ms.commands("gen")) == 1)
-        s.embed_batch_size = 2
+        s.spec = attrs.evolve(s.spec, embed_batch_size=2)
         e = s.embed(TEXTS)
         assert e.vectors == vectors(TEXTS)
         assert not handle.done()

@@ -24,7 +24,7 @@ from llmstreamer import (
     ServerError,
     StreamError,
 )
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, Reply
 
 from .conftest import Recorder

@@ -145,7 +145,7 @@ def test_plain_install_uses_the_standard_library() -> None:
     code = (
         "import sys; sys.modules['jiter'] = None\n"
         "from llmstreamer import _json\n"
-        "from llmstreamer.base import loads\n"
+        "from llmstreamer.provider import loads\n"
         "assert _json.FAST is False and _json.loads is _json.loads_std and loads is _json.loads_std\n"
         "assert loads('{\"a\": [1, 2.5, NaN]}', 'openai')['a'][:2] == [1, 2.5]\n"
         "print('ok')\n"

@@ -20,7 +20,7 @@ from llmstreamer import (
     ToolCall,
     tool,
 )
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, Reply
 
 from .conftest import Recorder

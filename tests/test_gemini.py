@@ -277,7 +277,7 @@ def test_function_call_without_a_name_is_a_stream_error(server: FakeLLMServer, r
     ],
 )
 def test_status_errors_map_to_classes(server: FakeLLMServer, recorder: Any, status: int, error: type, kind: str) -> None:
-    """Gemini's error bodies map by status to the DESIGN.md error classes."""
+    """Gemini's error bodies map by status to the classes of errors.py's tree."""
     server.add(Reply(status=status))
     run(make(server), recorder)
     assert recorder.calls == [("error", error.__name__)]

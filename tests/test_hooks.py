@@ -16,6 +16,7 @@ from llmstreamer import (
     OpenAIStreamer,
     RetryPolicy,
     StreamCancelled,
+    _engine,
 )
 from llmstreamer.hooks import EndSummary, Hooks, LogHooks, RequestInfo, ResponseInfo, RetryInfo, StartInfo, WireEvent
 from llmstreamer.testing import FakeLLMServer, Reply
@@ -247,7 +248,7 @@ def test_log_hooks_are_off_by_default(server: FakeLLMServer, caplog: pytest.LogC
 def test_a_streamer_without_hooks_builds_no_recorder(server: FakeLLMServer) -> None:
     """No hooks anywhere: the stream carries no recorder, so none of the hook code runs."""
     with make(server) as s:
-        run = s._run(HI, {})
+        run = _engine.prepare(s, HI, {})
     assert run.token.recorder is None
 
 

@@ -175,7 +175,7 @@ def test_streamed_tool_call_fragments_keep_the_first_name(server: FakeLLMServer,
 def test_status_errors_map_to_the_error_tree(
     server: FakeLLMServer, recorder: Recorder, status: int, error_class: type[APIStatusError], message: str
 ) -> None:
-    """Mistral's error bodies, terse 401 and nested 422 included, map to the DESIGN.md §5 classes."""
+    """Mistral's error bodies, terse 401 and nested 422 included, map to the classes errors.py gives their statuses."""
     server.add(Reply(status=status, headers={"retry-after": "3"} if status == 429 else {}))
     make(server, retry=0).stream_chat(HI, recorder).wait(5)
     assert recorder.calls == [("error", error_class.__name__)]

@@ -109,3 +109,35 @@ def test_response_parsed() -> None:
     assert Response(text='{"a": 1}').parsed == {"a": 1}
     with pytest.raises(ValueError, match="not valid JSON.*'nope"):
         _ = Response(text="nope").parsed
+
+
+def test_response_usage_tool_call_and_result_json_forms_round_trip() -> None:
+    """Response, Usage, ToolCall and ToolResult each have one JSON form that reads back to an equal value."""
+    call = ToolCall("c1", "lookup", {"q": "x"}, '{"q": "x"}', signature="sig")
+    result = ToolResult("c1", "lookup", "42")
+    usage = Usage(7, 5, 1, 2)
+    answer = Message("assistant", [TextPart("Done."), call])
+    response = Response(
+        text="Done.",
+        tool_calls=(call,),
+        finish_reason="tool_calls",
+        usage=usage,
+        model="m-1",
+        provider="openai",
+        request_id="req_1",
+        time_to_first_token=0.25,
+        duration=1.5,
+        message=answer,
+        messages=(answer, Message.tool([result])),
+    )
+    data = json.loads(json.dumps(response.to_dict()))
+    assert data["usage"] == usage.to_dict() == {
+        "input_tokens": 7,
+        "output_tokens": 5,
+        "cached_input_tokens": 1,
+        "reasoning_tokens": 2,
+        "total_tokens": 12,
+    }
+    assert data["tool_calls"] == [{"id": "c1", "name": "lookup", "arguments": {"q": "x"}, "raw_arguments": '{"q": "x"}', "signature": "sig"}]
+    assert Response.from_dict(data) == response
+    assert (ToolCall.from_dict(call.to_dict()), ToolResult.from_dict(result.to_dict()), Usage.from_dict(usage.to_dict())) == (call, result, usage)

@@ -247,7 +247,7 @@ def test_session_close_releases_the_sequence(ms: FakeModelSocketServer, streamer
     """Closing a conversation's session closes its sequence; the next turn re-sends the history on a new one."""
     chat = Conversation(streamer)
     chat.send("one").result(5)
-    chat._session.close()
+    chat._state.close()
     assert ms.wait_for(lambda: ms.sequences["seq_1"].state == "closed")
     chat.send("two").result(5)
     assert [data(f)["text"] for f in ms.commands("append")] == ["one", "one", "You said: one", "two"]

@@ -71,10 +71,10 @@ def test_a_short_key_never_mangles_text(ms: FakeModelSocketServer) -> None:
 
 def test_a_real_key_is_still_redacted() -> None:
     """The shared rule still hides a key of real length wherever it appears."""
-    from llmstreamer.providers._modelsocket_transport import redactor
+    from llmstreamer._secret import Secret
 
-    assert redactor(KEY)(f"bad key {KEY}!") == "bad key ***!"
-    assert redactor("k")("keep k") == "keep k"
+    assert Secret(KEY).redact(f"bad key {KEY}!") == "bad key ***!"
+    assert Secret("k").redact("keep k") == "keep k"
 
 
 # --- declaration-only tools end the stream with tool_calls -----------------------------------------

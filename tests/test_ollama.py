@@ -210,7 +210,7 @@ def test_tool_call_arguments_given_as_text_are_decoded(server: FakeLLMServer, re
     ],
 )
 def test_status_errors_map_to_classes(server: FakeLLMServer, recorder: Any, status: int, error: type) -> None:
-    """Ollama's {"error": "..."} bodies map by status to the DESIGN.md error classes."""
+    """Ollama's {"error": "..."} bodies map by status to the classes of errors.py's tree."""
     server.add(Reply(status=status))
     run(make(server), recorder)
     assert recorder.calls == [("error", error.__name__)]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import llmstreamer
 from llmstreamer import Message, ToolCall, Usage
 from llmstreamer._sse import NDJSONParser, SSEParser
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import RecordedRequest, Reply
 from llmstreamer.testing._wire import flavor_of, render
 
@@ -38,7 +38,7 @@ def _wire(streamer: HTTPStreamer, reply: Reply, line_ending: str) -> bytes:
     """The body the fake server would send for ``reply`` to this streamer's request."""
     from llmstreamer._options import make_options
 
-    request = streamer._request(tuple(HI), make_options(streamer.provider, streamer.supported_options, {}))
+    request = streamer.build_request(tuple(HI), make_options(streamer.provider, streamer.supported_options, {}))
     parts = urlsplit(request.url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     recorded = RecordedRequest("POST", path, {k.lower(): v for k, v in request.headers.items()}, request.body or b"")
@@ -50,9 +50,9 @@ def _callbacks(streamer: HTTPStreamer, chunks: list[bytes]) -> list[tuple[Any, .
     """Run the real engine (worker thread, accumulator, callbacks) over a round that replays ``chunks``."""
 
     def replay(messages: Any, options: Any, token: Any) -> Iterator[Any]:
-        return streamer._decode(iter(chunks))
+        return streamer.decode_body(iter(chunks))
 
-    streamer._round = replay  # type: ignore[method-assign]
+    streamer.stream_round = replay  # type: ignore[method-assign]
     recorder = Recorder()
     assert streamer.stream_chat(HI, recorder).wait(10)
     return recorder.calls

@@ -23,7 +23,7 @@ from llmstreamer import (
     ToolCall,
     Usage,
 )
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 from llmstreamer.testing._wire import render
 
@@ -141,7 +141,7 @@ def test_finish_reasons(server: FakeLLMServer, provider: str, reason: str) -> No
     [(400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError), (429, RateLimitError), (500, ServerError), (503, ServerError)],
 )
 def test_status_errors(server: FakeLLMServer, name: str, status: int, cls: type) -> None:
-    """Error statuses end in the class of DESIGN.md §5, with the status and a body excerpt."""
+    """Error statuses end in the class errors.py gives each status, with the status and a body excerpt."""
     server.add(Reply(status=status))
     with pytest.raises(cls) as info:
         make(server, name).chat([Message.user("Hi")])

@@ -29,16 +29,14 @@ PLUGIN_MODULE = "llmstreamer_test_echo_plugin"
 PLUGIN_SOURCE = textwrap.dedent(
     '''
     """A third-party provider: echoes the last user message, using only llmstreamer's public core."""
-    from llmstreamer import Event, Streamer, Usage
+    from llmstreamer import Event, Usage
+    from llmstreamer.provider import ProviderSpec, Streamer
 
 
     class EchoStreamer(Streamer):
-        provider = "myplugin"
-        api_key_env = ("MYPLUGIN_API_KEY",)
-        requires_key = True
-        default_model = "echo-1"
+        spec = ProviderSpec(name="myplugin", api_key_env="MYPLUGIN_API_KEY", requires_key=True, default_model="echo-1")
 
-        def _round(self, messages, options, token):
+        def stream_round(self, messages, options, context):
             yield Event("meta", data={"model": self.model})
             for word in ("echo:", " ", messages[-1].text):
                 yield Event("content", word)
@@ -129,10 +127,10 @@ def test_bad_spec_is_a_configuration_error(spec: object) -> None:
 
 
 def test_providers_lists_builtins_and_presets_with_key_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """providers() lists built-ins and presets, sorted, with key variables and whether a key is set."""
+    """list_providers() lists built-ins and presets, sorted, with key variables and whether a key is set."""
     monkeypatch.setenv("GROQ_API_KEY", "gsk")
-    infos = {p.name: p for p in llmstreamer.providers()}
-    names = [p.name for p in llmstreamer.providers()]
+    infos = {p.name: p for p in llmstreamer.list_providers()}
+    names = [p.name for p in llmstreamer.list_providers()]
     assert names == sorted(names)
     assert {"openai", "anthropic", "mistral", "openai-compatible", *registry.PRESETS} <= set(infos)
     assert infos["groq"] == ProviderInfo("groq", ("GROQ_API_KEY",), True, True, "preset", "https://api.groq.com/openai/v1")
@@ -146,22 +144,25 @@ def test_providers_lists_builtins_and_presets_with_key_state(monkeypatch: pytest
     assert infos["openai-compatible"] == ProviderInfo("openai-compatible", (), True, False, "builtin", None)
 
 
-def test_the_package_is_callable_as_providers() -> None:
-    """llmstreamer.providers() is the registry's providers(), even after provider modules were imported."""
+def test_the_deprecated_providers_call_still_lists_and_warns() -> None:
+    """llmstreamer.providers() (kept one release) is list_providers() with a DeprecationWarning, even after provider imports."""
     import llmstreamer.providers.compatible  # binds the package attribute, which must stay callable
 
-    assert llmstreamer.providers() == registry.providers()
+    with pytest.deprecated_call():
+        listed = llmstreamer.providers()
+    with pytest.deprecated_call():
+        assert registry.providers() == listed == llmstreamer.list_providers()
 
 
 # --- plug-ins --------------------------------------------------------------------------------------
 
 
 def test_plugin_is_listed_and_built_from_its_entry_point(plugin_dist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A distribution's entry point in llmstreamer.providers shows in providers() and streams via streamer()."""
-    infos = {p.name: p for p in llmstreamer.providers()}
+    """A distribution's entry point in llmstreamer.providers shows in list_providers() and streams via streamer()."""
+    infos = {p.name: p for p in llmstreamer.list_providers()}
     assert infos["myplugin"] == ProviderInfo("myplugin", ("MYPLUGIN_API_KEY",), False, True, "plugin", None)
     monkeypatch.setenv("MYPLUGIN_API_KEY", "pk")
-    assert {p.name: p.configured for p in llmstreamer.providers()}["myplugin"] is True
+    assert {p.name: p.configured for p in llmstreamer.list_providers()}["myplugin"] is True
     s = llmstreamer.streamer("myplugin:m")
     assert type(s).__name__ == "EchoStreamer" and isinstance(s, Streamer) and s.model == "m"
     response = s.chat([Message.user("ping")])
@@ -175,9 +176,9 @@ def test_plugin_without_its_key_fails_like_a_builtin(plugin_dist: Path) -> None:
 
 
 def test_broken_plugins_fail_alone(plugin_dist: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """A plug-in that cannot load, or is not a Streamer, is left out of providers() and fails clearly by name."""
+    """A plug-in that cannot load, or is not a Streamer, is left out of list_providers() and fails clearly by name."""
     with caplog.at_level(logging.WARNING, logger="llmstreamer.registry"):
-        names = [p.name for p in llmstreamer.providers()]
+        names = [p.name for p in llmstreamer.list_providers()]
     assert "myplugin" in names and "broken" not in names and "notastreamer" not in names
     assert any("'broken'" in r.getMessage() for r in caplog.records)
     with pytest.raises(ConfigurationError, match=r"plug-in 'broken' .* failed to load: ModuleNotFoundError"):
@@ -189,7 +190,7 @@ def test_broken_plugins_fail_alone(plugin_dist: Path, caplog: pytest.LogCaptureF
 def test_builtin_names_win_over_plugins(plugin_dist: Path) -> None:
     """A plug-in cannot take over a built-in name: "openai" stays OpenAI."""
     assert isinstance(llmstreamer.streamer("openai:gpt-4o", api_key="k"), OpenAIStreamer)
-    assert [p.source for p in llmstreamer.providers() if p.name == "openai"] == ["builtin"]
+    assert [p.source for p in llmstreamer.list_providers() if p.name == "openai"] == ["builtin"]
 
 
 def test_unknown_provider_lists_plugins_too(plugin_dist: Path) -> None:
@@ -204,7 +205,7 @@ def test_entry_points_as_a_dict_of_groups(monkeypatch: pytest.MonkeyPatch) -> No
         name="dictplug", value="llmstreamer.providers.compatible:OpenAICompatibleStreamer", group=registry.ENTRY_POINT_GROUP
     )
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda: {registry.ENTRY_POINT_GROUP: (ep,), "other": ()})
-    assert "dictplug" in [p.name for p in llmstreamer.providers()]
+    assert "dictplug" in [p.name for p in llmstreamer.list_providers()]
     s = llmstreamer.streamer("dictplug:m", base_url="http://localhost:1/v1")
     assert isinstance(s, OpenAICompatibleStreamer)
 

@@ -1,4 +1,4 @@
-"""The callback and thread invariants of DESIGN.md §3, and the three ways to consume a stream."""
+"""The callback and thread invariants (README, "Callbacks and threads"), and the three ways to consume a stream."""
 
 from __future__ import annotations
 

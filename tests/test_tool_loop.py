@@ -27,7 +27,7 @@ from llmstreamer import (
     ToolCall,
     tool,
 )
-from llmstreamer.base import Streamer
+from llmstreamer.provider import Streamer
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.testing._wire import sse
 from llmstreamer.testing._wire_compat import chunk

@@ -25,8 +25,8 @@ from llmstreamer import (
     Usage,
 )
 from llmstreamer._sse import SSEParser
-from llmstreamer.base import Streamer
 from llmstreamer.models import Event
+from llmstreamer.provider import ProviderSpec, Streamer
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.web import flask_response, relay, sse_stream
 
@@ -93,14 +93,13 @@ def openai(server: FakeLLMServer) -> Iterator[OpenAIStreamer]:
 class ScriptStreamer(Streamer):
     """A local streamer that plays a fixed list of normalized events (every event kind, no network)."""
 
-    provider = "script"
-    default_model = "script-1"
+    spec = ProviderSpec(name="script", default_model="script-1")
 
     def __init__(self, script: list[Event]) -> None:
         super().__init__()
         self.script = script
 
-    def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
+    def stream_round(self, messages: Any, options: Any, context: Any) -> Iterator[Event]:
         yield from self.script
 
 
@@ -147,7 +146,7 @@ def test_sse_body_split_into_single_bytes_parses_the_same(server: FakeLLMServer,
 
 
 def test_every_event_kind_has_its_payload() -> None:
-    """Thinking, content, tool calls, tool results and usage map to their documented JSON payloads."""
+    """Thinking, content, tool calls, tool results and usage map to their documented JSON payloads (the values' to_dict)."""
     call = ToolCall("call_1", "lookup", {"q": "weather"}, '{"q": "weather"}')
     bad = ToolCall("call_2", "lookup", {}, "{oops", "the arguments are not valid JSON")
     script = [
@@ -164,8 +163,14 @@ def test_every_event_kind_has_its_payload() -> None:
     expected = streamer.chat(HI)
     events = timeless(parse(b"".join(sse_stream(streamer, HI))))
     usage = {"input_tokens": 7, "output_tokens": 5, "cached_input_tokens": 1, "reasoning_tokens": 2, "total_tokens": 12}
-    call_json = {"id": "call_1", "name": "lookup", "arguments": {"q": "weather"}}
-    bad_json = {"id": "call_2", "name": "lookup", "arguments": {}, "error": "the arguments are not valid JSON"}
+    call_json = {"id": "call_1", "name": "lookup", "arguments": {"q": "weather"}, "raw_arguments": '{"q": "weather"}'}
+    bad_json = {
+        "id": "call_2",
+        "name": "lookup",
+        "arguments": {},
+        "raw_arguments": "{oops",
+        "error": "the arguments are not valid JSON",
+    }
     assert events == [
         ("thinking", {"text": "Let me look."}),
         ("content", {"text": "Checking"}),
@@ -304,12 +309,12 @@ def test_an_error_message_that_holds_the_key_is_redacted() -> None:
     """Should any error message contain the streamer's key, the error event shows *** instead."""
 
     class Leaky(ScriptStreamer):
-        def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
+        def stream_round(self, messages: Any, options: Any, context: Any) -> Iterator[Event]:
             yield Event("content", "Hi")
             raise StreamError(f"upstream echoed {KEY} back")
 
     leaky = Leaky([])
-    leaky._api_key.value = KEY
+    leaky.api_key.value = KEY
     body = b"".join(sse_stream(leaky, HI))
     assert KEY.encode() not in body
     assert parse(body)[-1] == ("error", {"error": "StreamError", "message": "upstream echoed *** back", "provider": "script"})

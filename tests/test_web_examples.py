@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from llmstreamer import ElizaStreamer, OpenAIStreamer
+from llmstreamer import ElizaStreamer, OpenAIStreamer, open_session_store
 from llmstreamer._sse import SSEParser
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 
@@ -310,6 +310,54 @@ def test_chat_app_runs_as_a_script() -> None:
         assert "mother" in answer_of(ask_over_http(url, [{"role": "user", "content": SAD}]))
     finally:
         proc.stop()
+
+
+def test_chat_app_prints_spans_with_the_otel_flag() -> None:
+    """python examples/flask_chat/app.py --otel prints each answer's GenAI span with the console exporter."""
+    pytest.importorskip("opentelemetry.sdk")
+    proc = Process([sys.executable, str(EXAMPLES / "flask_chat" / "app.py"), "--port", "0", "--otel"])
+    try:
+        port = proc.wait_for(r"Running on http://127\.0\.0\.1:(\d+)").group(1)
+        assert "mother" in answer_of(ask_over_http(f"http://127.0.0.1:{port}", [{"role": "user", "content": SAD}]))
+        proc.wait_for(r'"name": "chat eliza"')
+        proc.wait_for(r'"gen_ai.operation.name": "chat"')
+    finally:
+        proc.stop()
+
+
+class Printed:
+    """A stand-in for stdout that keeps what is written and signals each write."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.written = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        self.written.set()
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+def test_otel_console_comes_from_the_environment(chat_example: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_CONSOLE=1 (as under gunicorn) instruments the app: a finished answer's span is printed to stdout as JSON."""
+    pytest.importorskip("opentelemetry.sdk")
+    import llmstreamer.otel
+
+    printed = Printed()
+    monkeypatch.setattr(sys, "stdout", printed)
+    monkeypatch.setenv("OTEL_CONSOLE", "1")
+    try:
+        app = chat_example.create_app(ElizaStreamer(seed=1), store=open_session_store("memory://"))
+        assert "mother" in answer_of(ask(app.test_client(), [{"role": "user", "content": SAD}]))
+        assert printed.written.wait(5)  # the span ends just after the answer's last callback
+    finally:
+        llmstreamer.otel.uninstrument()
+    span = json.loads("".join(printed.parts))
+    assert (span["name"], span["kind"]) == ("chat eliza", "SpanKind.CLIENT")
+    assert span["attributes"]["gen_ai.provider.name"] == "eliza" and span["status"]["status_code"] == "UNSET"
 
 
 def gunicorn_args(*, workers: int = 1, chdir: Path = EXAMPLES / "flask_chat") -> list[str]:

@@ -18,7 +18,7 @@ from llmstreamer import (
     ToolCall,
     Usage,
 )
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, Reply
 
 from .conftest import Recorder

@@ -24,7 +24,7 @@ from llmstreamer import (
     ToolResult,
 )
 from llmstreamer._wire_errors import error_from_event, request_id_of
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, Reply
 
 HI = [Message.user("Hi")]

@@ -11,7 +11,7 @@ Targets:
   replaced by values of other types, keys deleted or added from the wire vocabulary, events
   dropped, duplicated or swapped, data replaced by raw text) and then checked twice:
 
-  1. **decoder level**: the events go straight into ``streamer._decoder()``; any exception that
+  1. **decoder level**: the events go straight into ``streamer.new_decoder()``; any exception that
      is not an `LLMStreamError` is a *finding* (a foreign exception the engine would have to
      wrap: worth fixing in the provider).
   2. **engine level**: the same events as wire bytes, split at random, through the real engine
@@ -52,7 +52,7 @@ if atheris is not None:
         from llmstreamer import LLMStreamError, Message, ToolCall, Usage
         from llmstreamer._options import make_options
         from llmstreamer._sse import NDJSONParser, SSEParser
-        from llmstreamer.base import HTTPStreamer
+        from llmstreamer.provider import HTTPStreamer
         from llmstreamer.testing import RecordedRequest, Reply
         from llmstreamer.testing._wire import flavor_of, render
 else:
@@ -60,7 +60,7 @@ else:
     from llmstreamer import LLMStreamError, Message, ToolCall, Usage
     from llmstreamer._options import make_options
     from llmstreamer._sse import NDJSONParser, SSEParser
-    from llmstreamer.base import HTTPStreamer
+    from llmstreamer.provider import HTTPStreamer
     from llmstreamer.testing import RecordedRequest, Reply
     from llmstreamer.testing._wire import flavor_of, render
 
@@ -175,7 +175,7 @@ def make_streamer(flavor: str) -> HTTPStreamer:
 
 def seed_streams(streamer: HTTPStreamer) -> list[list[tuple[str, str]]]:
     """Valid streams of this provider as (event name, data) lists, rendered by the fake server."""
-    request = streamer._request(HI, make_options(streamer.provider, streamer.supported_options, {}))
+    request = streamer.build_request(HI, make_options(streamer.provider, streamer.supported_options, {}))
     path = request.url.split("://", 1)[1].split("/", 1)[1]
     recorded = RecordedRequest("POST", "/" + path, {k.lower(): v for k, v in request.headers.items()}, request.body or b"")
     calls = (ToolCall("call_1", "get_weather", {"city": "Paris"}), ToolCall("call_2", "t", {}, raw_arguments='{"a": [1, 2'))
@@ -189,7 +189,7 @@ def seed_streams(streamer: HTTPStreamer) -> list[list[tuple[str, str]]]:
     streams = []
     for reply in replies:
         events = render(flavor_of("/" + path), reply, recorded).events
-        parser: Any = SSEParser() if streamer.framing == "sse" else NDJSONParser()
+        parser: Any = SSEParser() if streamer.spec.framing == "sse" else NDJSONParser()
         items = [(name, data) for chunk in events for name, data, _ in parser.feed(chunk.encode())]
         items += [(name, data) for name, data, _ in parser.close()]
         streams.append(items)
@@ -324,7 +324,7 @@ def fuzz_provider(flavor: str, findings: Findings) -> Callable[[bytes], None]:
         findings.executions += 1
         src = Source(data)
         events = mutate_stream(src, streams, keys, names)
-        decode = streamer._decoder()
+        decode = streamer.new_decoder()
         for name, text in events:  # 1. decoder level
             try:
                 list(decode(name, text))
@@ -333,12 +333,12 @@ def fuzz_provider(flavor: str, findings: Findings) -> Callable[[bytes], None]:
             except Exception as exc:
                 findings.add("decoder", exc, events)
                 break
-        chunks = split(src, wire_of(events, streamer.framing))  # 2. engine level
+        chunks = split(src, wire_of(events, streamer.spec.framing))  # 2. engine level
 
         def replay(messages: Any, options: Any, token: Any) -> Iterator[Any]:
-            return streamer._decode(iter(chunks))
+            return streamer.decode_body(iter(chunks))
 
-        streamer._round = replay  # type: ignore[method-assign]
+        streamer.stream_round = replay  # type: ignore[method-assign]
         try:
             for _ in streamer.stream(HI):
                 pass

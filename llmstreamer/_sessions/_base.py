@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import attrs
 
+from .._closing import Closing
 from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 
 if TYPE_CHECKING:
-    from ..sessions import Session, SessionInfo, SessionMessage
+    from ._values import Session, SessionInfo, SessionMessage
 
 __all__ = ["SETTINGS", "Commit", "Lease", "SessionStore"]
 
@@ -91,7 +92,7 @@ class Lease:
         return f"<Lease {self.session_id} {'released' if self.released else 'held'}>"
 
 
-class SessionStore(abc.ABC):
+class SessionStore(abc.ABC, Closing):
     """Where sessions live: ``create``, ``get``, ``list``, ``update``, ``delete``, and leases for turns.
 
     Open one with `llmstreamer.open_session_store`. Every method is safe to call from many
@@ -108,7 +109,7 @@ class SessionStore(abc.ABC):
         Raises:
             ConfigurationError: its name or id is taken.
         """
-        from ..sessions import Session
+        from ._values import Session
 
         if not isinstance(session, Session):
             raise ConfigurationError(f"create() takes a Session, got {type(session).__name__}")
@@ -140,7 +141,7 @@ class SessionStore(abc.ABC):
             offset: How many matching sessions to skip.
             limit: At most this many in the page.
         """
-        from ..sessions import check_labels
+        from ._values import check_labels
 
         wanted = check_labels(labels)
         if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or limit < 0:
@@ -153,7 +154,7 @@ class SessionStore(abc.ABC):
         Raises:
             ConfigurationError: no such session, an unknown field, or the new name is taken.
         """
-        from ..sessions import check_labels, check_name
+        from ._values import check_labels, check_name
 
         unknown = set(changes) - SETTINGS
         if unknown:
@@ -174,7 +175,7 @@ class SessionStore(abc.ABC):
         Raises:
             ConfigurationError: there is no such session.
         """
-        from ..sessions import is_session_id
+        from ._values import is_session_id
 
         key = self._key(id_or_name)
         try:
@@ -194,7 +195,7 @@ class SessionStore(abc.ABC):
         Raises:
             SessionBusyError: another turn held it for all of ``timeout``.
         """
-        from ..sessions import is_session_id
+        from ._values import is_session_id
 
         if not is_session_id(session_id):
             raise ConfigurationError(f"not a session id: {session_id!r}")
@@ -209,14 +210,8 @@ class SessionStore(abc.ABC):
             delay = min(delay * 2, _POLL_MAX)
         return Lease(self, session_id, token, ttl)
 
-    def close(self) -> None:  # noqa: B027  (a store without connections has nothing to close)
+    def close(self) -> None:
         """Release connections and files (the store is not usable afterwards)."""
-
-    def __enter__(self) -> SessionStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"

@@ -28,7 +28,7 @@ from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 from ._base import Commit, SessionStore
 
 if TYPE_CHECKING:
-    from ..sessions import Session, SessionInfo
+    from ._values import Session, SessionInfo
 
 __all__ = ["FileStore"]
 
@@ -53,7 +53,7 @@ class FileStore(SessionStore):
     # --- files -------------------------------------------------------------------------------------
 
     def _file(self, session_id: str, suffix: str) -> str:
-        from ..sessions import is_session_id
+        from ._values import is_session_id
 
         if not is_session_id(session_id):  # the only way a name reaches a path; checked again here
             raise ConfigurationError(f"not a session id: {session_id!r}")
@@ -94,7 +94,7 @@ class FileStore(SessionStore):
             os.close(dir_fd)
 
     def _read(self, session_id: str) -> Session | None:
-        from ..sessions import Session
+        from ._values import Session
 
         path = self._file(session_id, ".json")
         try:
@@ -117,7 +117,7 @@ class FileStore(SessionStore):
     # --- the store -----------------------------------------------------------------------------------
 
     def _find(self, key: str) -> Session | None:
-        from ..sessions import is_session_id
+        from ._values import is_session_id
 
         if is_session_id(key):
             return self._read(key)
@@ -132,7 +132,7 @@ class FileStore(SessionStore):
         return session if session is not None and session.name == key else None  # a stale name file
 
     def _list(self, labels: dict[str, str], offset: int, limit: int) -> tuple[list[SessionInfo], int]:
-        from ..sessions import is_session_id
+        from ._values import is_session_id
 
         infos = []
         seen = set()

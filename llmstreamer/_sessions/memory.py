@@ -12,7 +12,7 @@ from ..errors import ConfigurationError, SessionBusyError
 from ._base import Commit, SessionStore
 
 if TYPE_CHECKING:
-    from ..sessions import Session, SessionInfo
+    from ._values import Session, SessionInfo
 
 __all__ = ["MemoryStore"]
 

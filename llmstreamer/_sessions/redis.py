@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 from ._base import Commit, SessionStore
 
 if TYPE_CHECKING:
-    from ..sessions import Session, SessionInfo
+    from ._values import Session, SessionInfo
 
 __all__ = ["RedisStore"]
 
@@ -154,7 +154,7 @@ class RedisStore(SessionStore):
     # --- reading -----------------------------------------------------------------------------------
 
     def _find(self, key: str) -> Session | None:
-        from ..sessions import Session, SessionMessage, is_session_id
+        from ._values import Session, SessionMessage, is_session_id
 
         with self._errors():
             if is_session_id(key):
@@ -178,7 +178,7 @@ class RedisStore(SessionStore):
             raise LLMStreamError(f"session {session_id} in {self.url} is corrupt: {exc}") from exc
 
     def _infos(self, ids: list[bytes]) -> list[SessionInfo]:
-        from ..sessions import SessionInfo
+        from ._values import SessionInfo
 
         with self._errors():
             pipe = self._client.pipeline(transaction=False)

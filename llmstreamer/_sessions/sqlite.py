@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, LLMStreamError, SessionBusyError
 from ._base import Commit, SessionStore
 
 if TYPE_CHECKING:
-    from ..sessions import Session, SessionInfo
+    from ._values import Session, SessionInfo
 
 __all__ = ["SQLiteStore"]
 
@@ -147,7 +147,7 @@ class SQLiteStore(SessionStore):
     # --- reading -----------------------------------------------------------------------------------
 
     def _find(self, key: str) -> Session | None:
-        from ..sessions import Session, SessionMessage, is_session_id
+        from ._values import Session, SessionMessage, is_session_id
 
         column = "id" if is_session_id(key) else "name"
         with self._errors(), self._snapshot() as conn:  # one snapshot for the header and the messages
@@ -167,7 +167,7 @@ class SQLiteStore(SessionStore):
             raise LLMStreamError(f"session {row[0]} in {self.path} is corrupt: {exc}") from exc
 
     def _list(self, labels: dict[str, str], offset: int, limit: int) -> tuple[list[SessionInfo], int]:
-        from ..sessions import SessionInfo
+        from ._values import SessionInfo
 
         where = " AND ".join("id IN (SELECT session_id FROM labels WHERE key = ? AND value = ?)" for _ in labels)
         args: list[Any] = [x for kv in labels.items() for x in kv]

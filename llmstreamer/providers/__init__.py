@@ -1,11 +1,12 @@
 """Provider modules: each translates llmstreamer's messages and options to one provider's wire.
 
 They are imported lazily (``llmstreamer.OpenAIStreamer`` loads ``providers.openai`` on first
-use), so ``import llmstreamer`` stays cheap.
+use), so ``import llmstreamer`` stays cheap. ``modelsocket`` is a subpackage.
 
-This package is also the public function ``llmstreamer.providers()``: importing a submodule
-makes Python bind the package to the attribute ``llmstreamer.providers``, which would hide a
-function of the same name, so the package itself is callable and delegates to the registry.
+Deprecated: calling the package, ``llmstreamer.providers()``, lists the providers for one more
+release (with a `DeprecationWarning`); use ``llmstreamer.list_providers()``. Importing a
+submodule binds this package to the attribute ``llmstreamer.providers``, which would hide a
+function of that name, so until then the package itself stays callable.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ if TYPE_CHECKING:
 
 class _CallablePackage(types.ModuleType):
     def __call__(self) -> list[ProviderInfo]:
-        """Every provider the registry knows, with whether its API key is configured."""
-        from ..registry import providers
+        """Deprecated: `llmstreamer.list_providers`."""
+        import warnings
 
-        return providers()
+        from ..registry import list_providers
+
+        warnings.warn("llmstreamer.providers() is deprecated: use llmstreamer.list_providers()", DeprecationWarning, stacklevel=2)
+        return list_providers()
 
 
 sys.modules[__name__].__class__ = _CallablePackage

@@ -44,12 +44,13 @@ import json
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 from .._embed import Batch, EmbedOptions, model_for, openai_decode, post_json
+from .._fields import sampling
 from .._http import Request
-from .._options import Options
+from .._options import COMMON_OPTIONS, Options
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["FINISH_REASONS", "ChatCompletionsStreamer", "usage_of"]
 
@@ -95,11 +96,14 @@ class _State:
 class ChatCompletionsStreamer(HTTPStreamer):
     """The base of providers speaking Chat Completions; subclasses set the facts and quirks."""
 
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {"temperature", "top_p", "max_tokens", "stop", "seed", "tools", "tool_choice", "reasoning", "response_format"}
+    spec = ProviderSpec(
+        name="chat-completions",
+        supported_options=COMMON_OPTIONS | {"seed", "response_format"},
+        terminal="data: [DONE]",
+        has_embeddings=True,
+        embed_options={"dimensions"},
     )
-    terminal: ClassVar[str] = "data: [DONE]"
-    max_tokens_field: ClassVar[str] = "max_tokens"
+    max_tokens_field: str = "max_tokens"  # OpenAI sets it per instance, by its base URL
     seed_field: ClassVar[str] = "seed"
     include_usage: bool = True  # a class fact, but a compatible server may turn it off
     tool_message_name: ClassVar[bool] = False  # send the tool's name on tool messages (Mistral)
@@ -111,30 +115,21 @@ class ChatCompletionsStreamer(HTTPStreamer):
     _reasoning_content_back: bool = False
     _extra: Mapping[str, Any] = {}
 
-    has_embeddings: bool = True
-    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions"})
     dimensions_field: ClassVar[str] = "dimensions"  # Mistral says output_dimension
 
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
         """``POST {base_url}/embeddings`` with ``input`` (a list), ``model`` and ``encoding_format``."""
         body: dict[str, Any] = {"model": model_for(self), "input": list(texts), "encoding_format": "float"}
         if options.dimensions is not None:
             body[self.dimensions_field] = options.dimensions
-        return post_json(self, "/embeddings", body, self._auth_headers())
+        return post_json(self, "/embeddings", body)
 
-    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
         return openai_decode(payload)
-
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/chat/completions", self._body(messages, options), self._auth_headers())
 
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         wire: list[dict[str, Any]] = []
         if options.system:
             wire.append({"role": "system", "content": options.system})
@@ -143,16 +138,12 @@ class ChatCompletionsStreamer(HTTPStreamer):
         body: dict[str, Any] = {"model": self.model, "messages": wire, "stream": True}
         if self.include_usage:
             body["stream_options"] = {"include_usage": True}
-        if options.temperature is not None:
-            body["temperature"] = options.temperature
-        if options.top_p is not None:
-            body["top_p"] = options.top_p
-        if options.max_tokens is not None:
-            body[self.max_tokens_field] = options.max_tokens
-        if options.stop:
-            body["stop"] = list(options.stop)
-        if options.seed is not None:
-            body[self.seed_field] = options.seed
+        body.update(
+            sampling(
+                options,
+                {"temperature": "temperature", "top_p": "top_p", "max_tokens": self.max_tokens_field, "stop": "stop", "seed": self.seed_field},
+            )
+        )
         if options.tools is not None:
             body["tools"] = [{"type": "function", "function": d} for d in options.tools.definitions()]
             if options.tool_choice is not None:
@@ -234,7 +225,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
                 out["reasoning_details"] = details
         return out
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         for message in messages:
             if message.role != "user" and message.images:
                 raise ConfigurationError(f"{self.provider} takes images only in user messages", provider=self.provider)
@@ -243,7 +234,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         state = _State()
         slow = self._slow
@@ -329,7 +320,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models from ``GET {base_url}/models`` (the OpenAI list shape)."""
-        data = self._get_json("/models", self._auth_headers())
+        data = self.get_json("/models")
         listed = data.get("data") if isinstance(data, dict) else None
         return [
             Model(m["id"], self.provider, m.get("created"), m.get("owned_by"))

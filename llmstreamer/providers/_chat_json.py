@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .._cancel import CancelToken
 from .._wire_errors import error_from_event, request_id_of
-from ..base import loads
 from ..errors import StreamError
 from ..models import Event, Message
+from ..provider import loads
 from ._chat_completions import FINISH_REASONS, usage_of
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ def json_round(
     """One non-streaming round on ``streamer``'s transport (retries are the engine's, as for a stream)."""
     if token.reason is not None:
         raise token.error(streamer.provider)
-    transport = streamer._transport
-    resp = transport.send(streamer._request(messages, options), token, streamer.timeout)
+    transport = streamer.transport
+    resp = transport.send(streamer.build_request(messages, options), token, streamer.timeout)
     reuse = False
     try:
         if resp.status_code >= 300:
@@ -77,7 +77,7 @@ def json_round(
             yield Event("meta", data={"request_id": request_id})
         body = transport.body(resp, token, streamer.timeout)
         if "event-stream" in resp.headers.get("content-type", ""):
-            yield from streamer._decode(body)
+            yield from streamer.decode_body(body)
         else:
             raw = b"".join(body)
             yield from completion_events(loads(raw.decode("utf-8", "replace"), streamer.provider), streamer.provider)

@@ -31,15 +31,16 @@ it. Every object in the schema gets ``"additionalProperties": false`` (the API r
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, Iterable
 
-from .._http import Request
-from .._options import Options
+from .._fields import epoch, sampling
+from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError
 from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
+from ._turns import alternating_turns, system_texts
 
 __all__ = ["AnthropicStreamer"]
 
@@ -71,6 +72,10 @@ _SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperti
 _VALUES = frozenset({"enum", "const", "default", "example", "examples"})  # data, not schemas
 
 
+# option -> request field (max_tokens is always sent: the API requires it)
+_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop": "stop_sequences"}
+
+
 class AnthropicStreamer(HTTPStreamer):
     """Streams from Anthropic's Messages API (key ``ANTHROPIC_API_KEY``).
 
@@ -82,52 +87,30 @@ class AnthropicStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], system="Be brief.").text)
     """
 
-    provider: ClassVar[str] = "anthropic"
-    api_key_env: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
-    default_model: ClassVar[str | None] = "claude-sonnet-4-5"
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "max_tokens",
-            "stop",
-            "tools",
-            "tool_choice",
-            "reasoning",
-            "thinking_budget",
-            "response_format",
-        }
+    spec = ProviderSpec(
+        name="anthropic",
+        api_key_env="ANTHROPIC_API_KEY",
+        requires_key=True,
+        base_url_env="ANTHROPIC_BASE_URL",
+        default_base_url="https://api.anthropic.com",
+        default_model="claude-sonnet-4-5",
+        supported_options=COMMON_OPTIONS | {"top_k", "thinking_budget", "response_format"},
+        terminal="message_stop",
+        document_types={"application/pdf", "text/plain"},
+        chat_path="/v1/messages",
+        auth_header="x-api-key",
+        auth_prefix="",
     )
-    terminal: ClassVar[str] = "message_stop"
-    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf", "text/plain"})
 
-    def _auth_headers(self) -> dict[str, str]:
-        headers = {"anthropic-version": API_VERSION}
-        if self._api_key.value:
-            headers["x-api-key"] = self._api_key.value
-        return headers
+    def _blocks(self, message: Message) -> list[dict[str, Any]]:
+        return [b for b in (self._block(p) for p in message.content) if b is not None]
 
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/v1/messages", self._body(messages, options), self._auth_headers())
+    def auth_headers(self) -> dict[str, str]:
+        return {"anthropic-version": API_VERSION, **super().auth_headers()}
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
-        system = [m.text for m in messages if m.role == "system"]
-        if options.system:
-            system.insert(0, options.system)
-        wire: list[dict[str, Any]] = []
-        for message in messages:
-            if message.role == "system":
-                continue
-            role = "assistant" if message.role == "assistant" else "user"
-            blocks = [b for b in (self._block(p) for p in message.content) if b is not None]
-            if wire and wire[-1]["role"] == role:
-                wire[-1]["content"].extend(blocks)  # the API wants roles to alternate
-            else:
-                wire.append({"role": role, "content": blocks})
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+        system = system_texts(messages, options, keep_empty=True)
+        wire = alternating_turns(messages, "assistant", "content", self._blocks, skip_empty=False)
         thinking, effort = self._thinking(options)
         body: dict[str, Any] = {
             "model": self.model,
@@ -137,14 +120,7 @@ class AnthropicStreamer(HTTPStreamer):
         }
         if system:
             body["system"] = "\n\n".join(system)
-        if options.temperature is not None:
-            body["temperature"] = options.temperature
-        if options.top_p is not None:
-            body["top_p"] = options.top_p
-        if options.top_k is not None:
-            body["top_k"] = options.top_k
-        if options.stop:
-            body["stop_sequences"] = list(options.stop)
+        body.update(sampling(options, _SAMPLING))
         if options.tools is not None:
             body["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in options.tools
@@ -185,7 +161,7 @@ class AnthropicStreamer(HTTPStreamer):
             return {"type": "adaptive"}, effort
         return {"type": "enabled", "budget_tokens": THINKING_BUDGETS[level]}, None
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         def refuse(message: str) -> None:
             raise ConfigurationError(message, provider=self.provider)
 
@@ -240,7 +216,7 @@ class AnthropicStreamer(HTTPStreamer):
             return block
         return None
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         usage: dict[str, int] = {}
         blocks: dict[int, str] = {}
@@ -312,9 +288,9 @@ class AnthropicStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models from ``GET {base_url}/v1/models``."""
-        data = self._get_json("/v1/models", self._auth_headers())
+        data = self.get_json("/v1/models")
         return [
-            Model(m["id"], self.provider, _epoch(m.get("created_at")), "anthropic")
+            Model(m["id"], self.provider, epoch(m.get("created_at")), "anthropic")
             for m in data.get("data", ())
             if isinstance(m, dict) and "id" in m
         ]
@@ -358,14 +334,3 @@ def _usage(counts: dict[str, int]) -> Usage:
     cached = counts.get("cache_read_input_tokens", 0)
     created = counts.get("cache_creation_input_tokens", 0)
     return Usage(input_tokens=counts.get("input_tokens", 0) + cached + created, output_tokens=counts.get("output_tokens", 0), cached_input_tokens=cached)
-
-
-def _epoch(stamp: Any) -> int | None:
-    if not isinstance(stamp, str):
-        return None
-    from datetime import datetime
-
-    try:
-        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None

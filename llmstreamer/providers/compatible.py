@@ -27,14 +27,16 @@ names the assistant.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
-from .._cancel import CancelToken
+import attrs
+
 from .._embed import post_json
 from .._http import Request
 from .._options import Options
 from ..errors import ConfigurationError
 from ..models import Event, Message
+from ..provider import RoundContext
 from ._chat_completions import ChatCompletionsStreamer
 from ._chat_json import json_round
 
@@ -83,7 +85,7 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         s = OpenAICompatibleStreamer(model="qwen3", base_url="http://gpu-box:8000/v1", name="lab")
     """
 
-    provider: ClassVar[str] = "openai-compatible"
+    spec = attrs.evolve(ChatCompletionsStreamer.spec, name="openai-compatible")
 
     def __init__(
         self,
@@ -105,26 +107,28 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             raise ConfigurationError(f"unknown quirks {unknown}; known quirks: {', '.join(sorted(QUIRKS))}")
         if extra is not None and not isinstance(extra, Mapping):
             raise ConfigurationError(f"extra must be a dict, got {type(extra).__name__}")
-        # A preset names itself and brings its own key variables: these class-level facts of
-        # Streamer are set per instance, before the base reads them.
-        if name:
-            self.provider = name  # type: ignore[misc]
-        self.api_key_env = (api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env or ())  # type: ignore[misc]
-        self.requires_key = bool(requires_key)  # type: ignore[misc]
+        # A preset names itself and brings its own key variables: an evolved copy of the spec.
+        spec = attrs.evolve(
+            self.spec,
+            name=name or self.spec.name,
+            api_key_env=(api_key_env,) if isinstance(api_key_env, str) else tuple(api_key_env or ()),
+            requires_key=bool(requires_key),
+        )
         if "no_done" in chosen:
-            self.terminal = "a finish_reason or data: [DONE]"  # type: ignore[misc]
+            # with no [DONE] to end on, the round ends with the body (a usage chunk may follow the finish)
+            spec = attrs.evolve(spec, terminal="a finish_reason or data: [DONE]", done_ends_body=False)
+        if "reasoning_object" in chosen:
+            spec = attrs.evolve(spec, supported_options=spec.supported_options | {"thinking_budget"})
+        if "no_embeddings" in chosen:
+            spec = attrs.evolve(spec, has_embeddings=False)
+        if "file_parts" in chosen:
+            spec = attrs.evolve(spec, document_types={"application/pdf"})
+        self.spec = spec
         self._finish_is_terminal = "no_done" in chosen
-        # with no [DONE] to end on, the round ends with the body (a usage chunk may follow the finish)
-        self.done_ends_body = "no_done" not in chosen
         self._reasoning_details = "reasoning_details" in chosen
         self._choice_reasoning = "choice_reasoning" in chosen
         self.include_usage = "no_stream_options" not in chosen
         self._reasoning_content_back = "reasoning_content_back" in chosen
-        if "reasoning_object" in chosen:
-            self.supported_options = self.supported_options | {"thinking_budget"}  # type: ignore[misc]
-        self.has_embeddings = "no_embeddings" not in chosen
-        if "file_parts" in chosen:
-            self.document_types = frozenset({"application/pdf"})  # type: ignore[misc]
         self.quirks = chosen
         self._extra = dict(extra or {})
         if assistant_id is not None:
@@ -134,25 +138,25 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
         super().__init__(model, **kwargs)
 
     def __repr__(self) -> str:
-        named = f", name={self.provider!r}" if self.provider != type(self).provider else ""
+        named = f", name={self.provider!r}" if self.provider != type(self).spec.name else ""
         return f"{super().__repr__()[:-1]}{named})"
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
-        body = super()._body(messages, options)
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+        body = super().build_body(messages, options)
         if "no_stream" in self.quirks:
             del body["stream"]
             body.pop("stream_options", None)
         return body
 
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
+    def build_request(self, messages: tuple[Message, ...], options: Options) -> Request:
         if "no_stream" in self.quirks:
-            return post_json(self, "/chat/completions", self._body(messages, options), self._auth_headers())
-        return super()._request(messages, options)
+            return post_json(self, "/chat/completions", self.build_body(messages, options))
+        return super().build_request(messages, options)
 
-    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
         if "no_stream" in self.quirks:
-            return json_round(self, messages, options, token)
-        return super()._round(messages, options, token)
+            return json_round(self, messages, options, context.token)
+        return super().stream_round(messages, options, context)
 
     def _reasoning_fields(self, options: Options) -> dict[str, Any]:
         level, budget = options.reasoning, options.thinking_budget
@@ -166,8 +170,8 @@ class OpenAICompatibleStreamer(ChatCompletionsStreamer):
             return {"thinking": {"type": "enabled"}, "reasoning_effort": _DEEPSEEK_EFFORT[level]}
         return super()._reasoning_fields(options)
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
-        super()._validate(messages, options)
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        super().validate(messages, options)
         quirks = self.quirks
         if options.reasoning is not None and options.thinking_budget is not None:
             raise ConfigurationError("give reasoning or thinking_budget, not both", provider=self.provider)

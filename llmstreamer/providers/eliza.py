@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, ClassVar, Iterator
+from typing import Any, Iterator
 
-from .._cancel import CancelToken
 from .._embed import Batch, EmbedOptions
-from .._options import Options
-from ..base import Streamer
+from .._options import COMMON_OPTIONS, Options
 from ..errors import ConfigurationError
 from ..models import Event, Message, Model, Usage
+from ..provider import ProviderSpec, RoundContext, Streamer
 from . import _eliza_embed
 from ._eliza_engine import CREATED, Session, estimate, find_quit, load_scripts, tokenize
 
@@ -69,27 +68,15 @@ class ElizaStreamer(Streamer):
         print(eliza.chat([Message.user("I am sad about my mother")]).text)
     """
 
-    provider: ClassVar[str] = "eliza"
-    requires_key: ClassVar[bool] = False
-    default_model: ClassVar[str | None] = "eliza"
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "max_tokens",
-            "stop",
-            "seed",
-            "reasoning",
-            "thinking_budget",
-            "tools",
-            "tool_choice",
-        }
+    spec = ProviderSpec(
+        name="eliza",
+        default_model="eliza",
+        supported_options=COMMON_OPTIONS | {"top_k", "seed", "thinking_budget"},
+        terminal="the end of its answer",
+        has_embeddings=True,
+        embed_batch_size=1024,
+        embed_options={"dimensions", "task_type"},
     )
-    terminal: ClassVar[str] = "the end of its answer"
-    has_embeddings: bool = True
-    embed_batch_size: ClassVar[int] = 1024
-    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
 
     def __init__(self, model: str | None = None, *, seed: int | None = None, pace: float = 0.0, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
@@ -106,7 +93,7 @@ class ElizaStreamer(Streamer):
         self.seed: int = random.randrange(2**32) if seed is None else seed
         self.pace = float(pace)
 
-    def _embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+    def embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
         """Local hashed n-gram vectors (``_eliza_embed``), 256 long unless ``dimensions`` says
         otherwise; ``task_type`` changes nothing here. Usage is the usual estimate."""
         size = options.dimensions or _eliza_embed.DIMENSIONS
@@ -121,7 +108,7 @@ class ElizaStreamer(Streamer):
         """True when ``text`` is only a quit phrase ("bye", "goodbye."): Eliza says goodbye to it."""
         return find_quit(self._script, tokenize(self._script, text)) is not None
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         last = messages[-1]
         if last.role != "user":
             raise ConfigurationError(
@@ -134,7 +121,7 @@ class ElizaStreamer(Streamer):
                 f"eliza never calls tools: tool_choice must be 'auto' or 'none', got {options.tool_choice!r}"
             )
 
-    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
         script = self._script
         session = Session(script, self.seed if options.seed is None else options.seed)
         said = [m.text for m in messages if m.role == "user" and m.text.strip()]
@@ -159,7 +146,7 @@ class ElizaStreamer(Streamer):
             if options.max_tokens is not None and estimate(sent + len(piece)) > options.max_tokens:
                 finish = "length"
                 break
-            cancelled = token.wait(self.pace) if i and self.pace else token.reason is not None
+            cancelled = context.token.wait(self.pace) if i and self.pace else context.token.reason is not None
             if cancelled:
                 return  # the engine reports StreamCancelled, with what was sent as its partial
             sent += len(piece)

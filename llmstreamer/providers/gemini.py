@@ -47,19 +47,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
-from .._cancel import CancelToken
 from .._embed import Batch, EmbedOptions, model_for, post_json
+from .._fields import EXCERPT, merge_extra, sampling
 from .._http import Request
-from .._options import Options
+from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import AuthenticationError, BadRequestError, ConfigurationError, StreamError
-from ..models import DocumentPart, Event, ImagePart, Message, Model, TextPart, ThinkingPart, ToolCall, ToolResult, Usage
+from ..models import Event, Message, Model, ThinkingPart, ToolCall, Usage
+from ..provider import HTTPStreamer, ProviderSpec, RoundContext, loads
+from ._gemini_parts import CALL_ID_PREFIX, declaration, message_parts, thinking_config
 from ._gemini_schema import gemini_schema
+from ._turns import alternating_turns, system_texts
 
 __all__ = ["GeminiStreamer"]
 
@@ -83,14 +85,20 @@ FINISH_REASONS = {
 }
 
 # reasoning option -> thinkingLevel (Gemini 3 models; Gemini 2.5 takes thinking_budget instead)
-THINKING_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 
 # tool_choice -> functionCallingConfig.mode (a tool name is ANY with allowedFunctionNames)
+# option -> generationConfig field
+_SAMPLING = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "max_tokens": "maxOutputTokens",
+    "stop": "stopSequences",
+    "seed": "seed",
+}
 CALLING_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
-_CALL_ID_PREFIX = "gemini_call_"  # ids made here; Gemini never saw them, so they are not sent back
 _MAX_PAGES = 50
-_EXCERPT = 500
 _NOTHING: tuple[Event, ...] = ()
 
 
@@ -107,47 +115,34 @@ class GeminiStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], system="Be brief.").text)
     """
 
-    provider: ClassVar[str] = "gemini"
-    api_key_env: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "GEMINI_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
-    default_model: ClassVar[str | None] = "gemini-2.5-flash"
-    has_embeddings: bool = True
-    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf", "text/*"})
-    default_embedding_model: ClassVar[str | None] = "gemini-embedding-001"
-    embed_batch_size: ClassVar[int] = 100  # requests per batchEmbedContents
-    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {
-            "temperature",
-            "top_p",
-            "top_k",
-            "max_tokens",
-            "stop",
-            "seed",
-            "reasoning",
-            "thinking_budget",
-            "tools",
-            "tool_choice",
-            "response_format",
-        }
+    spec = ProviderSpec(
+        name="gemini",
+        api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        requires_key=True,
+        base_url_env="GEMINI_BASE_URL",
+        default_base_url="https://generativelanguage.googleapis.com",
+        default_model="gemini-2.5-flash",
+        supported_options=COMMON_OPTIONS | {"top_k", "seed", "thinking_budget", "response_format"},
+        terminal="an event with a finishReason",
+        done_ends_body=False,  # no terminal event on this wire: the stream ends with the body
+        auth_header="x-goog-api-key",
+        auth_prefix="",
+        has_embeddings=True,
+        document_types={"application/pdf", "text/*"},
+        default_embedding_model="gemini-embedding-001",
+        embed_batch_size=100,  # requests per batchEmbedContents
+        embed_options={"dimensions", "task_type"},
     )
-    terminal: ClassVar[str] = "an event with a finishReason"
-
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"x-goog-api-key": key} if key else {}
 
     def _model_path(self) -> str:
         model = self.model if "/" in self.model else f"models/{self.model}"
         return "/v1beta/" + quote(model, safe="/")
 
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
+    def build_request(self, messages: tuple[Message, ...], options: Options) -> Request:
         path = self._model_path() + ":streamGenerateContent?alt=sse"
-        return self._post(path, self._body(messages, options), self._auth_headers())
+        return self.post(path, self.build_body(messages, options))
 
-    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
         """``POST .../models/{model}:batchEmbedContents`` with one request per text; ``task_type``
         goes as ``taskType`` in capitals (``RETRIEVAL_QUERY``), ``dimensions`` as ``outputDimensionality``."""
         model = model_for(self)
@@ -158,46 +153,21 @@ class GeminiStreamer(HTTPStreamer):
         if options.dimensions is not None:
             extra["outputDimensionality"] = options.dimensions
         body = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **extra} for t in texts]}
-        return post_json(self, "/v1beta/" + quote(name, safe="/") + ":batchEmbedContents", body, self._auth_headers())
+        return post_json(self, "/v1beta/" + quote(name, safe="/") + ":batchEmbedContents", body)
 
-    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
         return Batch([[float(x) for x in item["values"]] for item in payload["embeddings"]])
 
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
-        system = [m.text for m in messages if m.role == "system" and m.text]
-        if options.system:
-            system.insert(0, options.system)
-        contents: list[dict[str, Any]] = []
-        for message in messages:
-            if message.role == "system":
-                continue
-            role = "model" if message.role == "assistant" else "user"
-            parts = _parts(message)
-            if not parts:
-                continue
-            if contents and contents[-1]["role"] == role:
-                contents[-1]["parts"].extend(parts)  # turns alternate between user and model
-            else:
-                contents.append({"role": role, "parts": parts})
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+        system = system_texts(messages, options, keep_empty=False)
+        contents = alternating_turns(messages, "model", "parts", message_parts, skip_empty=True)
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
-        config: dict[str, Any] = {}
-        if options.temperature is not None:
-            config["temperature"] = options.temperature
-        if options.top_p is not None:
-            config["topP"] = options.top_p
-        if options.top_k is not None:
-            config["topK"] = options.top_k
-        if options.max_tokens is not None:
-            config["maxOutputTokens"] = options.max_tokens
-        if options.stop:
-            config["stopSequences"] = list(options.stop)
-        if options.seed is not None:
-            config["seed"] = options.seed
-        thinking = _thinking_config(options)
+        config = sampling(options, _SAMPLING)
+        thinking = thinking_config(options)
         if thinking:
             config["thinkingConfig"] = thinking
         if options.response_format is not None:
@@ -208,7 +178,7 @@ class GeminiStreamer(HTTPStreamer):
         if config:
             body["generationConfig"] = config
         if options.tools is not None:
-            body["tools"] = [{"functionDeclarations": [_declaration(t) for t in options.tools]}]
+            body["tools"] = [{"functionDeclarations": [declaration(t) for t in options.tools]}]
             choice = options.tool_choice
             if choice is not None:
                 calling: dict[str, Any] = {"mode": CALLING_MODES.get(choice, "ANY")}
@@ -216,10 +186,10 @@ class GeminiStreamer(HTTPStreamer):
                     calling["allowedFunctionNames"] = [choice]
                 body["toolConfig"] = {"functionCallingConfig": calling}
         if options.extra:
-            _merge(body, options.extra)
+            merge_extra(body, options.extra)
         return body
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         if options.reasoning is not None and options.thinking_budget is not None:
             raise ConfigurationError(
                 "give reasoning (thinkingLevel) or thinking_budget (thinkingBudget), not both", provider=self.provider
@@ -229,7 +199,7 @@ class GeminiStreamer(HTTPStreamer):
             if schema is not None:
                 gemini_schema(schema)  # a schema the dialect cannot hold fails here, before sending
         for found in options.tools or ():
-            _declaration(found)
+            declaration(found)
         for message in messages:
             if message.role == "system" and message.images:
                 raise ConfigurationError("a system message holds text only", provider=self.provider)
@@ -238,18 +208,15 @@ class GeminiStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    # No terminal event on this wire: the stream ends with the body, after the finishReason.
-    done_ends_body = False
-
-    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
         try:
-            yield from super()._round(messages, options, token)
+            yield from super().stream_round(messages, options, context)
         except BadRequestError as err:
             if not _bad_key(err):
                 raise
             raise _auth_error(err) from None
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         provider = self.provider
         state = _RoundState()
 
@@ -337,7 +304,7 @@ class GeminiStreamer(HTTPStreamer):
             args = {}
         raw = json.dumps(args)
         error = None if isinstance(args, dict) else f"the arguments must be a JSON object, got {type(args).__name__}"
-        call_id = call.get("id") or _CALL_ID_PREFIX + uuid.uuid4().hex[:16]
+        call_id = call.get("id") or CALL_ID_PREFIX + uuid.uuid4().hex[:16]
         return ToolCall(call_id, name, args if error is None else {}, raw, error, signature or None)
 
     # --- models -------------------------------------------------------------------------------
@@ -349,7 +316,7 @@ class GeminiStreamer(HTTPStreamer):
         for _ in range(_MAX_PAGES):
             path = "/v1beta/models?pageSize=1000" + (f"&pageToken={quote(page, safe='')}" if page else "")
             try:
-                data = self._get_json(path, self._auth_headers())
+                data = self.get_json(path)
             except BadRequestError as err:
                 if not _bad_key(err):
                     raise
@@ -390,7 +357,7 @@ def _blocked(feedback: dict[str, Any], data: str, provider: str) -> BadRequestEr
     reason = str(feedback.get("blockReason"))
     detail = feedback.get("blockReasonMessage")
     message = f"the prompt was blocked ({reason})" + (f": {detail}" if detail else "")
-    return BadRequestError(message, status_code=400, error_type=reason, body=data[:_EXCERPT], provider=provider)
+    return BadRequestError(message, status_code=400, error_type=reason, body=data[:EXCERPT], provider=provider)
 
 
 def _bad_key(err: BadRequestError) -> bool:
@@ -406,73 +373,3 @@ def _auth_error(err: BadRequestError) -> AuthenticationError:
         request_id=err.request_id,
         provider=err.provider,
     )
-
-
-def _thinking_config(options: Options) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if options.thinking_budget is not None:
-        config["thinkingBudget"] = options.thinking_budget
-    if options.reasoning == "none":
-        config.setdefault("thinkingBudget", 0)
-    elif options.reasoning is not None:
-        config["thinkingLevel"] = THINKING_LEVELS[options.reasoning]
-    if config and config.get("thinkingBudget") != 0:
-        config["includeThoughts"] = True
-    return config
-
-
-def _declaration(tool: Any) -> dict[str, Any]:
-    """A ``functionDeclaration``; a tool without parameters declares none (Gemini refuses an empty OBJECT)."""
-    out: dict[str, Any] = {"name": tool.name, "description": tool.description}
-    if tool.parameters.get("properties"):
-        out["parameters"] = gemini_schema(tool.parameters)
-    return out
-
-
-def _merge(body: dict[str, Any], extra: Any) -> None:
-    """Merge ``extra`` into the body; a dict value merges into a dict already there (one level)."""
-    for key, value in extra.items():
-        current = body.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            body[key] = {**current, **value}
-        else:
-            body[key] = value
-
-
-def _parts(message: Message) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for part in message.content:
-        if isinstance(part, TextPart):
-            if part.text:
-                parts.append({"text": part.text})
-        elif isinstance(part, ImagePart):
-            if part.url:
-                parts.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.url}})
-            else:
-                parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
-        elif isinstance(part, DocumentPart):
-            parts.append({"inlineData": {"mimeType": part.mime_type, "data": part.base64}})
-        elif isinstance(part, ThinkingPart):
-            if not part.signature:
-                continue  # unsigned (or another provider's redacted) thinking cannot be sent back
-            if part.text:
-                parts.append({"text": part.text, "thought": True, "thoughtSignature": part.signature})
-            else:
-                parts.append({"text": "", "thoughtSignature": part.signature})
-        elif isinstance(part, ToolCall):
-            call: dict[str, Any] = {"name": part.name, "args": dict(part.arguments)}
-            if part.id and not part.id.startswith(_CALL_ID_PREFIX):
-                call["id"] = part.id
-            wire: dict[str, Any] = {"functionCall": call}
-            if part.signature:
-                wire["thoughtSignature"] = part.signature
-            parts.append(wire)
-        elif isinstance(part, ToolResult):
-            result: dict[str, Any] = {
-                "name": part.name,
-                "response": {"error" if part.is_error else "output": part.content},
-            }
-            if part.call_id and not part.call_id.startswith(_CALL_ID_PREFIX):
-                result["id"] = part.call_id
-            parts.append({"functionResponse": result})
-    return parts

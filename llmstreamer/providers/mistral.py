@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import attrs
+
 from .._options import Options
 from ._chat_completions import ChatCompletionsStreamer
 
@@ -40,14 +42,17 @@ class MistralStreamer(ChatCompletionsStreamer):
         print(s.chat([Message.user("Say hi")], seed=7).text)
     """
 
-    provider: ClassVar[str] = "mistral"
-    api_key_env: ClassVar[tuple[str, ...]] = ("MISTRAL_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    default_base_url: ClassVar[str | None] = "https://api.mistral.ai/v1"
-    default_model: ClassVar[str | None] = "mistral-small-latest"
+    spec = attrs.evolve(
+        ChatCompletionsStreamer.spec,
+        name="mistral",
+        api_key_env="MISTRAL_API_KEY",
+        requires_key=True,
+        default_base_url="https://api.mistral.ai/v1",
+        default_model="mistral-small-latest",
+        default_embedding_model="mistral-embed",
+        embed_batch_size=128,
+    )
     seed_field: ClassVar[str] = "random_seed"
-    default_embedding_model: ClassVar[str | None] = "mistral-embed"
-    embed_batch_size: ClassVar[int] = 128
     dimensions_field: ClassVar[str] = "output_dimension"
     include_usage = False
     tool_message_name: ClassVar[bool] = True

@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
-from datetime import datetime
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, Iterable
 
 from .._accumulate import parse_arguments
 from .._embed import Batch, EmbedOptions, model_for, post_json
+from .._fields import EXCERPT, epoch, merge_extra, sampling
 from .._http import Request
-from .._options import Options
+from .._options import COMMON_OPTIONS, Options
 from .._schema import response_schema
 from .._wire_errors import error_from_event
-from ..base import HTTPStreamer, loads
 from ..errors import ConfigurationError, LLMStreamError, StreamError, error_for_status
 from ..models import Event, Message, Model, ThinkingPart, ToolCall, ToolResult, Usage
+from ..provider import HTTPStreamer, ProviderSpec, loads
 
 __all__ = ["OllamaStreamer"]
 
@@ -62,9 +61,9 @@ ERROR_HINTS = (
 
 _LEVELS = {"minimal": "low", "xhigh": "high"}
 _CALL_ID_PREFIX = "ollama_call_"
-_EXCERPT = 500
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 _NOTHING: tuple[Event, ...] = ()
+# option -> field of the request's "options"
+_SAMPLING = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "max_tokens": "num_predict", "stop": "stop", "seed": "seed"}
 
 
 def _host_url(value: str) -> str:
@@ -100,66 +99,47 @@ class OllamaStreamer(HTTPStreamer):
         print(s.chat([Message.user("Say hi")], temperature=0).text)
     """
 
-    provider: ClassVar[str] = "ollama"
-    api_key_env: ClassVar[tuple[str, ...]] = ("OLLAMA_API_KEY",)
-    requires_key: ClassVar[bool] = False
-    base_url_env: ClassVar[str | None] = "OLLAMA_HOST"
-    default_base_url: ClassVar[str | None] = f"http://localhost:{DEFAULT_PORT}"
-    default_model: ClassVar[str | None] = "llama3.2"
-    has_embeddings: bool = True
-    default_embedding_model: ClassVar[str | None] = "nomic-embed-text"
-    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions"})
-    supported_options: ClassVar[frozenset[str]] = frozenset(
-        {"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "reasoning", "tools", "tool_choice", "response_format"}
+    spec = ProviderSpec(
+        name="ollama",
+        api_key_env="OLLAMA_API_KEY",
+        base_url_env="OLLAMA_HOST",
+        default_base_url=f"http://localhost:{DEFAULT_PORT}",
+        default_model="llama3.2",
+        supported_options=COMMON_OPTIONS | {"top_k", "seed", "response_format"},
+        terminal='a line with "done": true',
+        framing="ndjson",
+        chat_path="/api/chat",
+        has_embeddings=True,
+        default_embedding_model="nomic-embed-text",
+        embed_options={"dimensions"},
     )
-    terminal: ClassVar[str] = 'a line with "done": true'
-    framing: ClassVar[str] = "ndjson"
 
     def __init__(self, model: str | None = None, *, base_url: str | None = None, **kwargs: Any) -> None:
         url = base_url or os.environ.get("OLLAMA_HOST") or None
         super().__init__(model, base_url=_host_url(url) if url else None, **kwargs)
 
-    def _auth_headers(self) -> dict[str, str]:
-        key = self._api_key.value
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
-    def _request(self, messages: tuple[Message, ...], options: Options) -> Request:
-        return self._post("/api/chat", self._body(messages, options), self._auth_headers())
-
-    def _embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
+    def build_embed_request(self, texts: tuple[str, ...], options: EmbedOptions) -> Request:
         """``POST {base_url}/api/embed`` with ``input`` (a list) and ``dimensions``."""
         body: dict[str, Any] = {"model": model_for(self), "input": list(texts)}
         if options.dimensions is not None:
             body["dimensions"] = options.dimensions
-        return post_json(self, "/api/embed", body, self._auth_headers())
+        return post_json(self, "/api/embed", body)
 
-    def _embed_decode(self, payload: Any, texts: tuple[str, ...]) -> Batch:
+    def decode_embeddings(self, payload: Any, texts: tuple[str, ...]) -> Batch:
         counted = payload.get("prompt_eval_count")
         usage = Usage(input_tokens=counted) if isinstance(counted, int) else None
         return Batch([[float(x) for x in v] for v in payload["embeddings"]], payload.get("model"), usage)
 
     # --- request ------------------------------------------------------------------------------
 
-    def _body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
+    def build_body(self, messages: tuple[Message, ...], options: Options) -> dict[str, Any]:
         wire: list[dict[str, Any]] = []
         if options.system:
             wire.append({"role": "system", "content": options.system})
         for message in messages:
             wire.extend(_message(message))
         body: dict[str, Any] = {"model": self.model, "messages": wire, "stream": True}
-        opts: dict[str, Any] = {}
-        if options.temperature is not None:
-            opts["temperature"] = options.temperature
-        if options.top_p is not None:
-            opts["top_p"] = options.top_p
-        if options.top_k is not None:
-            opts["top_k"] = options.top_k
-        if options.max_tokens is not None:
-            opts["num_predict"] = options.max_tokens
-        if options.stop:
-            opts["stop"] = list(options.stop)
-        if options.seed is not None:
-            opts["seed"] = options.seed
+        opts = sampling(options, _SAMPLING)
         if opts:
             body["options"] = opts
         if options.reasoning is not None:
@@ -169,9 +149,7 @@ class OllamaStreamer(HTTPStreamer):
         if options.response_format is not None:
             schema = response_schema(options.response_format)
             body["format"] = "json" if schema is None else schema
-        for key, value in (options.extra or {}).items():
-            current = body.get(key)
-            body[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+        merge_extra(body, options.extra)
         return body
 
     def _think(self, level: str) -> bool | str:
@@ -182,7 +160,7 @@ class OllamaStreamer(HTTPStreamer):
             return _LEVELS.get(level, level)
         return True
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         if options.tool_choice not in (None, "auto"):
             raise ConfigurationError(
                 f"ollama has no tool_choice: only 'auto' can be honoured, got {options.tool_choice!r}",
@@ -201,7 +179,7 @@ class OllamaStreamer(HTTPStreamer):
 
     # --- response -----------------------------------------------------------------------------
 
-    def _decoder(self) -> Callable[[str, str], Iterable[Event]]:
+    def new_decoder(self) -> Callable[[str, str], Iterable[Event]]:
         state = {"started": False, "calls": 0}
 
         def decode(name: str, data: str) -> Iterable[Event]:
@@ -267,9 +245,9 @@ class OllamaStreamer(HTTPStreamer):
 
     def list_models(self) -> list[Model]:
         """The models pulled on the server, from ``GET {base_url}/api/tags``."""
-        data = self._get_json("/api/tags", self._auth_headers())
+        data = self.get_json("/api/tags")
         return [
-            Model(m["name"], self.provider, _epoch(m.get("modified_at")), None)
+            Model(m["name"], self.provider, epoch(m.get("modified_at")), None)
             for m in data.get("models") or ()
             if isinstance(m, dict) and isinstance(m.get("name"), str)
         ]
@@ -316,15 +294,5 @@ def _inband_error(error: Any, line: str, provider: str) -> LLMStreamError:
     lower = text.lower()
     for hint, status in ERROR_HINTS:
         if hint in lower:
-            return error_for_status(status)(text, status_code=status, body=line[:_EXCERPT], provider=provider)
+            return error_for_status(status)(text, status_code=status, body=line[:EXCERPT], provider=provider)
     return StreamError(text or "the server reported an error in the stream", provider=provider)
-
-
-def _epoch(stamp: Any) -> int | None:
-    """Seconds since the epoch of an RFC 3339 time with nanoseconds (as Ollama writes them)."""
-    match = _STAMP.match(stamp) if isinstance(stamp, str) else None
-    if match is None:
-        return None
-    zone = match.group(2) or "+00:00"
-    when = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone))
-    return int(when.timestamp())

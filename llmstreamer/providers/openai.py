@@ -25,7 +25,9 @@ may ignore the newer one, so a local server never silently runs without the limi
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any
+
+import attrs
 
 from .._http import origin
 from ._chat_completions import ChatCompletionsStreamer
@@ -45,23 +47,26 @@ class OpenAIStreamer(ChatCompletionsStreamer):
         print(s.chat([Message.user("Say hi")]).text)
     """
 
-    provider: ClassVar[str] = "openai"
-    api_key_env: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
-    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
-    default_model: ClassVar[str | None] = "gpt-4o-mini"
-    default_embedding_model: ClassVar[str | None] = "text-embedding-3-small"
-    embed_batch_size: ClassVar[int] = 2048  # inputs per /embeddings request
-    document_types: ClassVar[frozenset[str]] = frozenset({"application/pdf"})  # as file parts
+    spec = attrs.evolve(
+        ChatCompletionsStreamer.spec,
+        name="openai",
+        api_key_env="OPENAI_API_KEY",
+        requires_key=True,
+        base_url_env="OPENAI_BASE_URL",
+        default_base_url="https://api.openai.com/v1",
+        default_model="gpt-4o-mini",
+        default_embedding_model="text-embedding-3-small",
+        embed_batch_size=2048,  # inputs per /embeddings request
+        document_types={"application/pdf"},  # as file parts
+    )
     # OpenAI wants max_completion_tokens; OpenAI-compatible servers (llama.cpp, vLLM, LiteLLM,
     # Ollama...) honour max_tokens and may silently ignore the other: chosen by the base URL.
-    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    max_tokens_field = "max_completion_tokens"
 
     def __init__(self, model: str | None = None, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         if origin(self.base_url)[1] != _OPENAI_HOST:
-            self.max_tokens_field = "max_tokens"  # type: ignore[misc]
+            self.max_tokens_field = "max_tokens"
 
     def _takes_xhigh(self) -> bool:
         """``xhigh`` exists from gpt-5.1-codex-max and the gpt-5.2 family onwards."""

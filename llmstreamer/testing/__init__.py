@@ -1,4 +1,5 @@
-"""Test helpers: `FakeLLMServer`, a loopback server speaking every provider's wire format.
+"""Test helpers: `FakeLLMServer` (a loopback server speaking every provider's wire format),
+`CallbackRecorder` (every callback, in order) and `instant_retries` (no sleeping between retries).
 
 Use it to test your own callback code without a network or an API key::
 
@@ -11,8 +12,9 @@ Use it to test your own callback code without a network or an API key::
         assert streamer.chat([Message.user("Hi")]).text == "Hello there"
 """
 
-from ._reply import Reply, words
-from ._server import FakeLLMServer, RecordedRequest
+from ._recorder import CallbackRecorder, instant_retries
+from ._reply import RecordedRequest, Reply, words
+from ._server import FakeLLMServer
 from ._wire_embed import fake_embedding
 
-__all__ = ["FakeLLMServer", "RecordedRequest", "Reply", "fake_embedding", "words"]
+__all__ = ["CallbackRecorder", "FakeLLMServer", "RecordedRequest", "Reply", "fake_embedding", "instant_retries", "words"]

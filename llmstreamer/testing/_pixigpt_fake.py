@@ -28,8 +28,7 @@ import attrs
 from ._wire import Rendered
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 __all__ = ["PixiGPTFake", "RunScript"]
 

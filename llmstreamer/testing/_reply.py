@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Mapping, Sequence
 
@@ -9,7 +10,7 @@ import attrs
 
 from ..models import ToolCall, Usage
 
-__all__ = ["Reply", "words"]
+__all__ = ["RecordedRequest", "Reply", "words"]
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -109,3 +110,18 @@ class Reply:
     def evolve(self, **changes: Any) -> Reply:
         """A copy with some fields changed."""
         return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class RecordedRequest:
+    """A request the fake server received: method, path, headers (lower-case names), body."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        """The body decoded as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import select
 import socket
 import socketserver
@@ -11,33 +10,17 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
-import attrs
-
+from .._closing import Closing
 from ._pixigpt_fake import PixiGPTFake
-from ._reply import Reply
+from ._reply import RecordedRequest, Reply
 from ._wire import Rendered, flavor_of, render, status_line
 
-__all__ = ["FakeLLMServer", "RecordedRequest"]
+__all__ = ["FakeLLMServer"]
 
 _server_ids = itertools.count(1)
 _MAX_HEADER = 65536
-
-
-@attrs.frozen
-class RecordedRequest:
-    """A request the fake server received: method, path, headers (lower-case names), body."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        """The body decoded as JSON (None when empty)."""
-        return json.loads(self.body) if self.body else None
 
 
 ReplySource = Union[Reply, Callable[[RecordedRequest], Reply]]
@@ -251,7 +234,7 @@ def wait_on(changed: threading.Condition, predicate: Callable[[], bool], timeout
     return True
 
 
-class FakeLLMServer:
+class FakeLLMServer(Closing):
     """A real threaded HTTP/1.1 server on 127.0.0.1 that speaks the providers' wire formats.
 
     It answers each request with the next scripted `Reply` (or ``default`` when none is
@@ -381,12 +364,6 @@ class FakeLLMServer:
         self._thread.join(5)
         for thread in self._threads:
             thread.join(5)
-
-    def __enter__(self) -> FakeLLMServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<FakeLLMServer {self.url}>"

@@ -19,8 +19,7 @@ import attrs
 from . import _wire_embed
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 __all__ = ["BASE_PATHS", "FLAVORS", "Rendered", "flavor_of", "render", "status_line"]
 

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ._wire import split_arguments, sse
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 SSE = True

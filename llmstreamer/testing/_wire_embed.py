@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest
 
 __all__ = ["answer", "fake_embedding", "kind_of", "tokens"]
 

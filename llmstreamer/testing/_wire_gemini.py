@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ._wire import call_arguments
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 CONTENT_TYPE = "text/event-stream"
 SSE = True

@@ -15,8 +15,7 @@ from ._wire import sse
 from ._wire_compat import chunk
 
 if TYPE_CHECKING:
-    from ._reply import Reply
-    from ._server import RecordedRequest
+    from ._reply import RecordedRequest, Reply
 
 CONTENT_TYPE = "text/event-stream"
 SSE = True

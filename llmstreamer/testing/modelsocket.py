@@ -19,21 +19,32 @@ Example::
 from __future__ import annotations
 
 import itertools
-import json
-import socket
 import threading
 from http import HTTPStatus
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence
 
-import attrs
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from ._reply import words
+from .._closing import Closing
+from ._ms_connection import _Connection
+from ._ms_script import (
+    CloseSeq,
+    Drop,
+    Fail,
+    FakeSeq,
+    Generation,
+    GenRequest,
+    GenSource,
+    Hidden,
+    Hold,
+    Raw,
+    ToolCalls,
+    echo,
+)
 from ._server import wait_on
-from ._wire_embed import fake_embedding, tokens
 
 __all__ = [
     "CloseSeq",
@@ -53,382 +64,7 @@ SUBPROTOCOL = "modelsocket.v0"
 _ids = itertools.count(1)
 
 
-@attrs.frozen
-class Hidden:
-    """Hidden text (a special token such as ``<|eot_id|>``): sent with ``hidden: true``."""
-
-    text: str
-
-
-@attrs.frozen
-class ToolCalls:
-    """A ``seq_tool_call``: the generation then waits for a ``tool_return`` on its own cid.
-
-    Each call is ``{"name", "args" (JSON text), "id"?}``.
-    """
-
-    calls: tuple[Mapping[str, Any], ...] = attrs.field(converter=tuple)
-
-
-@attrs.frozen
-class Fail:
-    """An ``error`` event. ``route``: ``"cid"`` (the generation's), ``"seq"`` (only the seq_id) or
-    ``"none"`` (neither: the generation goes on). ``code``/``details`` as the real server sends them."""
-
-    message: str = "the model failed"
-    code: str | None = None
-    details: Mapping[str, Any] | None = None
-    route: str = attrs.field(default="cid", validator=attrs.validators.in_(("cid", "seq", "none")))
-
-
-@attrs.frozen
-class CloseSeq:
-    """The server closes the sequence mid-generation: ``seq_closed`` without a cid, with ``error``."""
-
-    error: str | None = "the sequence was evicted"
-
-
-@attrs.frozen
-class Drop:
-    """Drop the connection abruptly (no close frame), as a network failure would."""
-
-
-@attrs.frozen
-class Hold:
-    """Send nothing more for this generation until ``event`` is set."""
-
-    event: threading.Event
-
-
-@attrs.frozen
-class Raw:
-    """Send this text as one frame, verbatim (malformed JSON, unknown events...)."""
-
-    text: str
-
-
-Step = Union[str, Hidden, ToolCalls, Fail, CloseSeq, Drop, Hold, Raw]
-
-
-def _steps(value: str | Iterable[Step]) -> tuple[Step, ...]:
-    return words(value) if isinstance(value, str) else tuple(value)
-
-
-@attrs.frozen
-class Generation:
-    """What the model "generates" for one ``gen``: visible chunks and scripted events, in order.
-
-    ``steps`` is a string (split into word chunks) or a list of steps: ``str`` chunks, `Hidden`,
-    `ToolCalls`, `Fail`, `CloseSeq`, `Drop`, `Hold`, `Raw`. ``eos`` is the hidden text sent before
-    ``seq_gen_finish`` (None: none). A ``max_tokens`` in the request cuts the chunks short.
-    """
-
-    steps: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
-    eos: str | None = "<|eot_id|>"
-
-
-@attrs.frozen
-class GenRequest:
-    """A ``gen`` as a script function sees it: the sequence's context so far and the options."""
-
-    seq_id: str
-    cid: str
-    model: str
-    context: tuple[tuple[str, str], ...]
-    options: Mapping[str, Any]
-
-
-GenSource = Union[Generation, Callable[[GenRequest], Generation]]
-
-
-def echo(request: GenRequest) -> Generation:
-    """The default script: answer ``You said: <the last user text>``."""
-    said = next((text for role, text in reversed(request.context) if role == "user"), "")
-    return Generation(f"You said: {said}")
-
-
-@attrs.define
-class FakeSeq:
-    """A sequence on the fake server: its model, context (``(role, text)`` pairs) and state."""
-
-    id: str
-    model: str
-    context: list[tuple[str, str]] = attrs.Factory(list)
-    state: str = "ready"
-    tools_enabled: bool = False
-    skip_prelude: bool = False
-    parent: str | None = None
-    owner: Any = attrs.field(default=None, repr=False)
-
-    def tokens(self) -> int:
-        """The context's size in "tokens" (words)."""
-        return sum(len(text.split()) + 1 for _, text in self.context)
-
-
-class _GenRun:
-    """One generation in progress, advanced one event at a time so generations interleave."""
-
-    def __init__(self, seq: FakeSeq, cid: str, options: Mapping[str, Any], script: Generation) -> None:
-        self.seq = seq
-        self.cid = cid
-        self.options = dict(options)
-        self.steps: Iterator[Step] = iter(script.steps)
-        self.eos = script.eos
-        self.output = 0
-        self.text: list[str] = []
-        self.waiting = False  # for a tool_return
-        self.hold: threading.Event | None = None
-        self.done = False
-
-    def ready(self) -> bool:
-        if self.hold is not None and self.hold.is_set():
-            self.hold = None
-        return not self.waiting and self.hold is None and not self.done
-
-
-class _Connection:
-    """The server side of one client connection: a loop over requests and generation steps."""
-
-    def __init__(self, server: FakeModelSocketServer, ws: ServerConnection) -> None:
-        self.server = server
-        self.ws = ws
-        self.runs: list[_GenRun] = []
-
-    def send(self, event: dict[str, Any]) -> None:
-        try:
-            self.ws.send(json.dumps(event))
-        except ConnectionClosed:
-            pass  # the client is gone; keep reading what it sent before (it is recorded)
-
-    def state(self, seq: FakeSeq, state: str) -> None:
-        seq.state = state
-        self.send({"event": "seq_state", "seq_id": seq.id, "state": state})
-
-    def drop(self) -> None:
-        try:
-            self.ws.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def run(self) -> None:
-        server = self.server
-        while not server._stopping.is_set():
-            busy = not server._paused.is_set() and any(r.ready() for r in self.runs)
-            try:
-                raw = self.ws.recv(timeout=0 if busy else 0.01)
-            except TimeoutError:
-                raw = None
-            except ConnectionClosed:
-                return
-            if raw is not None:
-                self.request(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
-            if busy:
-                for r in list(self.runs):
-                    if r.ready():
-                        self.step(r)
-
-    # --- requests -----------------------------------------------------------------------------
-
-    def error(self, message: str, cid: Any = None, seq_id: Any = None, **more: Any) -> None:
-        event: dict[str, Any] = {"event": "error", "message": message}
-        if cid is not None:
-            event["cid"] = cid
-        if seq_id is not None:
-            event["seq_id"] = seq_id
-        self.send({**event, **more})
-
-    def request(self, raw: str) -> None:
-        try:
-            frame = json.loads(raw)
-        except ValueError:
-            self.error("the request is not JSON")
-            return
-        self.server._record(frame)
-        cid, data = frame.get("cid"), frame.get("data") or {}
-        if frame.get("request") == "seq_open":
-            self.open(cid, data)
-            return
-        seq_id = frame.get("seq_id")
-        seq = self.server.sequences.get(seq_id) if isinstance(seq_id, str) else None
-        if seq is None or seq.owner is not self or seq.state == "closed":
-            self.error(f"unknown sequence {seq_id}", cid, seq_id, code="not_found")
-            return
-        command = data.get("command")
-        handler = getattr(self, f"cmd_{command}", None) if isinstance(command, str) else None
-        if handler is None:
-            self.error(f"unknown command {command!r}", cid, seq_id, code="bad_request")
-            return
-        handler(seq, cid, data)
-
-    def open(self, cid: Any, data: Mapping[str, Any]) -> None:
-        model = data.get("model")
-        models = self.server.models
-        if not isinstance(model, str) or (models is not None and model not in models):
-            self.error(f"unknown model {model!r}", cid, code="model_not_found")
-            return
-        seq = self.server._new_seq(model, self)
-        seq.tools_enabled = bool(data.get("tools_enabled"))
-        seq.skip_prelude = bool(data.get("skip_prelude"))
-        self.send({"event": "seq_opened", "cid": cid, "seq_id": seq.id})
-        self.state(seq, "ready")
-
-    def busy(self, seq: FakeSeq, cid: Any) -> bool:
-        if seq.state != "ready":
-            self.error(f"sequence {seq.id} is {seq.state}", cid, seq.id, code="invalid_state")
-            return True
-        return False
-
-    def cmd_append(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        if self.busy(seq, cid):
-            return
-        self.state(seq, "appending")
-        text = str(data.get("text") or "")
-        if not seq.context:
-            self.text(seq, cid, self.server.bos, hidden=True, output=0)
-        if data.get("echo"):
-            self.text(seq, cid, text, hidden=False, output=0)
-        seq.context.append((str(data.get("role") or "user"), text))
-        self.send({"event": "seq_append_finish", "cid": cid, "seq_id": seq.id})
-        self.state(seq, "ready")
-
-    def cmd_gen(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        if self.busy(seq, cid):
-            return
-        options = {k: v for k, v in data.items() if k != "command"}
-        request = GenRequest(seq.id, str(cid), seq.model, tuple(seq.context), options)
-        source = self.server._next_script()
-        script = source(request) if callable(source) else source
-        self.runs.append(_GenRun(seq, str(cid), options, script))
-        self.state(seq, "generating")
-
-    def cmd_tool_return(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        run = next((r for r in self.runs if r.seq is seq and r.waiting), None)
-        if run is None:
-            self.error("no tool call is pending", cid, seq.id, code="invalid_state")
-            return
-        if cid != run.cid:
-            self.error("tool_return must use the cid of its generation", cid, seq.id, code="bad_request")
-            return
-        for result in data.get("results") or ():
-            seq.context.append(("tool", f"{result.get('name')}: {result.get('result')}"))
-        run.waiting = False
-        self.state(seq, "generating")
-
-    def cmd_fork(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        if self.busy(seq, cid):
-            return
-        self.state(seq, "forking")
-        child = self.server._new_seq(seq.model, self)
-        child.context = list(seq.context)
-        child.tools_enabled, child.skip_prelude, child.parent = seq.tools_enabled, seq.skip_prelude, seq.id
-        self.send({"event": "seq_fork_finish", "cid": cid, "seq_id": seq.id, "child_seq_id": child.id})
-        self.state(seq, "ready")
-
-    def cmd_embed(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        """One ``seq_embedding`` per input, last index first (a client must place them by index)."""
-        if self.busy(seq, cid):
-            return
-        texts = [str(item.get("text") or "") for item in data.get("inputs") or ()]
-        for index in reversed(range(len(texts))):
-            vector = fake_embedding(texts[index], data.get("dimensions"))
-            event = {"event": "seq_embedding", "seq_id": seq.id, "cid": cid, "index": index, "embedding": vector}
-            self.send({**event, "input_tokens": tokens([texts[index]])})
-        self.send({"event": "seq_embed_finish", "seq_id": seq.id, "cid": cid, "prompt_tokens": tokens(texts)})
-
-    def cmd_close(self, seq: FakeSeq, cid: Any, data: Mapping[str, Any]) -> None:
-        if self.server.ignore_close:
-            return
-        self.runs = [r for r in self.runs if r.seq is not seq]
-        self.closed(seq, None if self.server.close_without_cid else cid, None)
-
-    def closed(self, seq: FakeSeq, cid: Any, error: str | None) -> None:
-        seq.state = "closed"
-        event = {
-            "event": "seq_closed",
-            "seq_id": seq.id,
-            "input_tokens": seq.tokens(),
-            "cached_input_tokens": 0,
-            "output_tokens": sum(len(t.split()) for r, t in seq.context if r == "assistant"),
-            "duration_ms": 1,
-            "error": error,
-        }
-        if cid is not None:
-            event["cid"] = cid
-        self.send(event)
-
-    # --- generation ---------------------------------------------------------------------------
-
-    def text(self, seq: FakeSeq, cid: Any, text: str, *, hidden: bool, output: int) -> None:
-        self.send(
-            {
-                "event": "seq_text",
-                "seq_id": seq.id,
-                "cid": cid,
-                "text": text,
-                "hidden": hidden,
-                "num_input_tokens": seq.tokens(),
-                "num_output_tokens": output,
-                "tokens": None,
-            }
-        )
-
-    def finish(self, run: _GenRun, *, eos: bool) -> None:
-        run.done = True
-        self.runs.remove(run)
-        seq = run.seq
-        if eos and run.eos:
-            run.output += 1
-            self.text(seq, run.cid, run.eos, hidden=True, output=run.output)
-        seq.context.append(("assistant", "".join(run.text)))
-        self.send({"event": "seq_gen_finish", "seq_id": seq.id, "cid": run.cid})
-        self.state(seq, "ready")
-
-    def step(self, run: _GenRun) -> None:
-        seq = run.seq
-        limit = run.options.get("max_tokens")
-        step = next(run.steps, None)
-        if step is None:
-            self.finish(run, eos=True)
-        elif isinstance(step, str):
-            if isinstance(limit, int) and run.output >= limit:
-                self.finish(run, eos=False)
-                return
-            run.output += 1
-            run.text.append(step)
-            self.text(seq, run.cid, step, hidden=False, output=run.output)
-        elif isinstance(step, Hidden):
-            self.text(seq, run.cid, step.text, hidden=True, output=run.output)
-        elif isinstance(step, ToolCalls):
-            seq.context.append(("assistant", "".join(run.text)))
-            run.text = []
-            run.waiting = True
-            self.send({"event": "seq_tool_call", "seq_id": seq.id, "cid": run.cid, "tool_calls": [dict(c) for c in step.calls]})
-            self.state(seq, "tool_call")
-        elif isinstance(step, Fail):
-            extra = {k: v for k, v in (("code", step.code), ("details", step.details)) if v is not None}
-            if step.route == "none":
-                self.error(step.message, **extra)
-                return
-            self.error(step.message, run.cid if step.route == "cid" else None, seq.id, **extra)
-            run.done = True
-            self.runs.remove(run)
-            self.state(seq, "ready")
-        elif isinstance(step, CloseSeq):
-            run.done = True
-            self.runs.remove(run)
-            self.closed(seq, None, step.error)
-        elif isinstance(step, Drop):
-            self.drop()
-        elif isinstance(step, Hold):
-            run.hold = step.event
-        elif isinstance(step, Raw):
-            try:
-                self.ws.send(step.text)
-            except ConnectionClosed:
-                pass
-
-
-class FakeModelSocketServer:
+class FakeModelSocketServer(Closing):
     """A threaded ModelSocket server on 127.0.0.1 (``websockets``' sync server) with scripted models.
 
     Args:
@@ -613,12 +249,6 @@ class FakeModelSocketServer:
         self._stopping.set()
         self._server.shutdown()
         self._thread.join(5)
-
-    def __enter__(self) -> FakeModelSocketServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<FakeModelSocketServer {self.url}>"

@@ -12,7 +12,7 @@ import pytest
 
 import llmstreamer
 from llmstreamer import Message, RetryPolicy
-from llmstreamer.base import HTTPStreamer
+from llmstreamer.provider import HTTPStreamer
 from llmstreamer.testing import FakeLLMServer, RecordedRequest, Reply
 from llmstreamer.testing._wire import BASE_PATHS, flavor_of, render
 

@@ -120,7 +120,7 @@ def test_cancel_while_connecting(flavor: str, backlogged_port: int, recorder: Re
     with make(flavor, url_for(flavor, f"http://127.0.0.1:{backlogged_port}"), timeout=30) as s:
         handle = s.stream_chat(HI, recorder)
         # the socket being connected registers its abort with the stream's token: cancel then
-        assert wait_until(lambda: bool(handle._run.token._aborts)), "the connect never started"
+        assert wait_until(lambda: bool(handle._stream.token._aborts)), "the connect never started"
         assert not handle.done()
         handle.cancel()
         assert handle.wait(10), "cancel did not interrupt the connect"

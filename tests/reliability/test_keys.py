@@ -42,7 +42,7 @@ def test_key_not_in_repr_str_or_attributes(flavor: str, server: FakeLLMServer) -
 def test_key_from_the_environment_is_hidden_and_sent(flavor: str, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key read from the provider's environment variable is hidden the same way, and still sent."""
     s = make(flavor, server.base_url(flavor))
-    variable = s.api_key_env[0]
+    variable = s.spec.api_key_env[0]
     s.close()
     monkeypatch.setenv(variable, KEY)
     with make(flavor, server.base_url(flavor), api_key=None) as s:
@@ -107,7 +107,7 @@ def test_cli_json_output_never_holds_the_key(provider: str, server: FakeLLMServe
     """`llmstreamer chat --json` reports an error that echoed the key without the key, on stdout and stderr."""
     server.add(Reply(text=["partial"], error=ECHO))
     probe = make(provider, server.base_url(provider))
-    key_env = probe.api_key_env[0]
+    key_env = probe.spec.api_key_env[0]
     probe.close()
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update({key_env: KEY, _BASE_URL_ENV[provider]: server.base_url(provider)})

@@ -10,8 +10,8 @@ import pytest
 
 from llmstreamer import StreamError, Usage
 from llmstreamer._sse import SSEParser
-from llmstreamer.base import Streamer
 from llmstreamer.models import Event
+from llmstreamer.provider import ProviderSpec, Streamer
 from llmstreamer.testing import FakeLLMServer, Reply
 
 from ..conftest import Recorder
@@ -73,14 +73,13 @@ def test_text_of_the_wrong_type_is_a_stream_error(flavor: str, server: FakeLLMSe
 class _Emitter(Streamer):
     """A provider that emits the events it is given (a stand-in for a buggy third-party decoder)."""
 
-    provider = "emitter"
-    default_model = "m"
+    spec = ProviderSpec(name="emitter", default_model="m")
 
     def __init__(self, events: list[Event]) -> None:
         super().__init__()
         self.events = events
 
-    def _round(self, messages: Any, options: Any, token: Any) -> Iterator[Event]:
+    def stream_round(self, messages: Any, options: Any, context: Any) -> Iterator[Event]:
         yield from self.events
 
 

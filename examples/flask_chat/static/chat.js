@@ -1,8 +1,9 @@
 // The chat page: POST /chat starts an answer on the server and returns its id; an EventSource
-// follows it at /chat/<id>/events. The browser reconnects by itself with Last-Event-ID, and
-// the conversation and the running answer's id live in localStorage, so a reload (or a
-// second tab) picks the same answer up again. Stop asks the server to cancel the answer;
-// every page following it then receives the final "error" event (StreamCancelled).
+// follows it at /chat/<id>/events. The browser reconnects by itself with Last-Event-ID. The
+// conversation is kept on the server (GET /history draws it); only the running answer's id and
+// question live in localStorage, so a reload (or a second tab) picks the same answer up again.
+// Stop asks the server to cancel the answer; every page following it then receives the final
+// "error" event (StreamCancelled), and the server keeps the answer as far as it got.
 "use strict";
 
 const STORE = "llmstreamer-chat";
@@ -12,24 +13,39 @@ const prompt = document.getElementById("prompt");
 const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
 const status = document.getElementById("status");
-const saved = load();
-const conversation = saved.conversation;  // [{role, content}], sent with every request
-let active = saved.active;  // {id} of the answer being generated, or null
+const conversation = [];  // [{role, content}]: the page's copy of the stored conversation
+let active = load();  // {id, session, question, after} of the answer being generated, or null
 let source = null;  // the EventSource following it
 let leaving = false;  // the page is being unloaded: its closing connection is no failure
 
 function load() {
   try {
     const value = JSON.parse(localStorage.getItem(STORE));
-    if (value && Array.isArray(value.conversation)) return value;
+    if (value && value.active && typeof value.active.id === "string") return value.active;
   } catch (err) {
     // a damaged entry: start afresh
   }
-  return { conversation: [], active: null };
+  return null;
 }
 
 function save() {
-  localStorage.setItem(STORE, JSON.stringify({ conversation, active }));
+  localStorage.setItem(STORE, JSON.stringify({ active }));
+}
+
+async function fetchHistory() {
+  const response = await fetch("history");
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+// After a failed answer, take the server's word for what was kept.
+async function syncHistory() {
+  try {
+    const stored = await fetchHistory();
+    conversation.splice(0, conversation.length, ...stored.messages);
+  } catch (err) {
+    // keep the page's copy
+  }
 }
 
 function setStatus(state, text) {
@@ -69,6 +85,7 @@ function setBusy(busy) {
 }
 
 // The answer ended one way or another: record it, close the EventSource, free the form.
+// outcome.started: the server took the turn (it keeps the question and what was written).
 function settle(bubble, userBubble, outcome) {
   if (source) source.close();
   source = null;
@@ -81,12 +98,18 @@ function settle(bubble, userBubble, outcome) {
     conversation.push({ role: "assistant", content: answer });
     note(bubble, "Stopped.");
     setStatus("stopped", "Stopped.");
+  } else if (outcome.started) {
+    if (answer) conversation.push({ role: "assistant", content: answer });
+    else bubble.classList.add("dropped");
+    note(bubble, outcome.message);
+    setStatus(outcome.state, outcome.state === "stopped" ? "Stopped." : `Error: ${outcome.message}`);
+    syncHistory();
   } else {
-    conversation.pop();  // a failed or empty turn is left out of the conversation
+    conversation.pop();  // the server refused the turn: it is not in the conversation
     userBubble.classList.add("dropped");
     bubble.classList.add("dropped");
     note(bubble, outcome.message);
-    setStatus(outcome.state, outcome.state === "stopped" ? "Stopped." : `Error: ${outcome.message}`);
+    setStatus(outcome.state, `Error: ${outcome.message}`);
   }
   bubble.dataset.state = outcome.state;
   active = null;
@@ -115,9 +138,9 @@ function follow(id, bubble, userBubble) {
     if (event.data !== undefined) {  // the answer's own "error" event: it is over
       const data = JSON.parse(event.data);
       const state = data.error === "StreamCancelled" ? "stopped" : "error";
-      settle(bubble, userBubble, { state, message: state === "stopped" ? "Stopped." : `${data.error}: ${data.message}` });
+      settle(bubble, userBubble, { state, started: true, message: state === "stopped" ? "Stopped." : `${data.error}: ${data.message}` });
     } else if (mine.readyState === EventSource.CLOSED) {  // the server refused (gone, or Redis down)
-      settle(bubble, userBubble, { state: "error", message: "the answer is no longer available" });
+      settle(bubble, userBubble, { state: "error", started: true, message: "the answer is no longer available" });
     } else {
       setStatus("reconnecting", "Connection lost; reconnecting…");
     }
@@ -125,6 +148,7 @@ function follow(id, bubble, userBubble) {
 }
 
 async function send(text) {
+  await ready;  // the stored conversation is drawn first
   const userBubble = addBubble("user", text);
   conversation.push({ role: "user", content: text });
   const bubble = addBubble("assistant", "");
@@ -135,11 +159,11 @@ async function send(text) {
     const response = await fetch("chat", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ messages: conversation }),
+      body: JSON.stringify({ message: text }),
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-    active = { id: body.id };
+    active = { id: body.id, session: body.session, question: text, after: conversation.length - 1 };
     save();
     follow(body.id, bubble, userBubble);
   } catch (err) {
@@ -166,7 +190,7 @@ stopButton.addEventListener("click", () => {
   if (active) fetch(`chat/${encodeURIComponent(active.id)}/cancel`, { method: "POST" });
 });
 
-document.getElementById("reset").addEventListener("click", () => {
+document.getElementById("reset").addEventListener("click", async () => {
   if (source) source.close();
   source = null;
   if (active) fetch(`chat/${encodeURIComponent(active.id)}/cancel`, { method: "POST" });
@@ -174,6 +198,9 @@ document.getElementById("reset").addEventListener("click", () => {
   conversation.length = 0;
   save();
   log.replaceChildren();
+  sendButton.disabled = true;
+  // Forget the stored conversation's cookie first, so the next message starts a new one.
+  await fetch("history", { method: "DELETE" }).catch(() => null);
   setBusy(false);
   setStatus("idle", "Ready.");
 });
@@ -187,13 +214,28 @@ window.addEventListener("beforeunload", leave);
 window.addEventListener("pagehide", leave);
 window.addEventListener("pageshow", () => { leaving = false; });
 
-// Show the saved conversation; resume the answer that was being written, if any.
-let lastUser = null;
-for (const message of conversation) {
-  const bubble = addBubble(message.role, message.content);
-  if (message.role === "user") lastUser = bubble;
-  else bubble.dataset.state = "done";
+// Draw the stored conversation; resume the answer that was being written, if it is not stored yet.
+async function start() {
+  let stored;
+  try {
+    stored = await fetchHistory();
+  } catch (err) {
+    setStatus("error", `Error: could not load the conversation (${err.message || err})`);
+    return;
+  }
+  for (const message of stored.messages) {
+    const bubble = addBubble(message.role, message.content);
+    if (message.role === "assistant") bubble.dataset.state = "done";
+    conversation.push(message);
+  }
+  if (active && active.session === stored.session && active.after === stored.messages.length) {
+    const userBubble = addBubble("user", active.question);
+    conversation.push({ role: "user", content: active.question });
+    follow(active.id, addBubble("assistant", ""), userBubble);
+  } else if (active) {
+    active = null;  // it has ended and is stored, or belongs to another conversation
+    save();
+  }
 }
-if (active && lastUser) follow(active.id, addBubble("assistant", ""), lastUser);
-else if (active) { active = null; save(); }
+const ready = start();
 prompt.focus();

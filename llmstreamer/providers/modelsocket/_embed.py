@@ -10,17 +10,17 @@ command's, so an embedding runs while a generation streams on the same connectio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .._cancel import CancelToken
-from .._embed import Batch, EmbedOptions
-from ..errors import StreamError
-from ..models import Usage
-from ._modelsocket_transport import PROVIDER, closed_error, event_error
+from ..._cancel import CancelToken
+from ..._embed import Batch, EmbedOptions
+from ...errors import StreamError
+from ...models import Usage
+from ._wire import PROVIDER, closed_error, event_error
 
 if TYPE_CHECKING:
-    from ._modelsocket_conn import Connection
-    from .modelsocket import ModelSocketStreamer
+    from ._connection import Connection
+    from ._sequence import Seq
 
 __all__ = ["embed_batch", "embed_on"]
 
@@ -61,10 +61,10 @@ def embed_on(conn: Connection, seq_id: str, texts: tuple[str, ...], options: Emb
     return Batch([found[i] for i in range(len(texts))], None, usage)
 
 
-def embed_batch(streamer: ModelSocketStreamer, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
-    """One batch on a fresh sequence of the streamer's shared connection, closed afterwards."""
+def embed_batch(open_seq: Callable[[CancelToken], Seq], texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+    """One batch on a fresh sequence (``open_seq(token)`` on the streamer's shared connection), closed afterwards."""
     token = CancelToken()
-    seq = streamer._open_seq(None, token)
+    seq = open_seq(token)
     try:
         return embed_on(seq._conn, seq.id, texts, options, token)
     finally:

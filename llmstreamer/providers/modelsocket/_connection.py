@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 import websocket
 
-from .._cancel import CancelToken
-from .._recorder import sent
-from ..errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
-from ..retry import Timeout
-from ._modelsocket_transport import PROVIDER, boundary, closed_error, dial, event_error, redactor, where
+from ..._cancel import CancelToken
+from ..._recorder import sent
+from ..._secret import Secret
+from ...errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
+from ...retry import Timeout
+from ._wire import PROVIDER, boundary, closed_error, dial, event_error, where
 
 __all__ = ["Connection", "Inbox", "open_connection"]
 
@@ -83,18 +84,18 @@ def open_connection(
 ) -> Connection:
     """Dial ``url`` (see `dial`) and start routing its events."""
     ws = dial(url, api_key, timeout=timeout, headers=headers, verify=verify)
-    return Connection(ws, url, redactor(api_key), timeout)
+    return Connection(ws, url, Secret(api_key), timeout)
 
 
 class Connection:
     """One open ModelSocket WebSocket: send requests, route events, fail pending commands once."""
 
-    def __init__(self, ws: Any, url: str, redact: Callable[[str], str], timeout: Timeout) -> None:
+    def __init__(self, ws: Any, url: str, secret: Secret, timeout: Timeout) -> None:
         self.url = url
         self.timeout = timeout
         self.states: dict[str, str] = {}  # seq_id -> last seq_state ("closed" once seq_closed came)
         self._ws = ws
-        self._redact = redact
+        self.redact: Callable[[str], str] = secret.redact  # keys never reach an error or a log
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._routes: dict[str, Inbox] = {}
@@ -115,7 +116,7 @@ class Connection:
     def _send(self, frame: Mapping[str, Any]) -> None:
         text = json.dumps(frame, separators=(",", ":"))
         sent(text)
-        with boundary(self.url, "sending to", self._redact), self._send_lock:
+        with boundary(self.url, "sending to", self.redact), self._send_lock:
             self._ws.send(text)
 
     def command(self, data: Mapping[str, Any], *, seq_id: str | None = None) -> Inbox:
@@ -177,7 +178,7 @@ class Connection:
             if isinstance(item, _Stop):
                 raise item.error()
             if token.recorder is not None:
-                token.recorder.received(item, self._redact)
+                token.recorder.received(item, self.redact)
             return item  # type: ignore[no-any-return]
 
     def wait_for(self, inbox: Inbox, token: CancelToken, until: str, wait: float | None = None) -> dict[str, Any]:
@@ -203,7 +204,7 @@ class Connection:
         why = f"the connection to {where(self.url)} was closed by the server"
         try:
             while True:
-                with boundary(self.url, "reading from", self._redact):
+                with boundary(self.url, "reading from", self.redact):
                     opcode, data = self._ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     break
@@ -213,7 +214,7 @@ class Connection:
                     log.warning("modelsocket: ignored a binary frame of %d bytes", len(data))
         except LLMStreamError as exc:
             cause = exc.__cause__
-            detail = self._redact(str(cause) or type(cause).__name__) if cause is not None else exc.message
+            detail = self.redact(str(cause) or type(cause).__name__) if cause is not None else exc.message
             why = f"the connection to {where(self.url)} dropped: {detail}"
         except Exception:  # a bug here must still fail every stream, not hang them
             log.exception("modelsocket: the reader failed")
@@ -223,7 +224,7 @@ class Connection:
 
     def _dispatch(self, text: str) -> None:
         try:
-            with boundary(self.url, "decoding a frame from", self._redact):
+            with boundary(self.url, "decoding a frame from", self.redact):
                 event = json.loads(text)
             if not isinstance(event, dict) or not isinstance(event.get("event"), str):
                 raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
@@ -289,7 +290,7 @@ class Connection:
         try:
             for seq_id in seq_ids:
                 self._send({"request": "seq_command", "cid": f"cid_{next(self._cids)}", "seq_id": seq_id, "data": {"command": "close"}})
-            with boundary(self.url, "closing", self._redact), self._send_lock:
+            with boundary(self.url, "closing", self.redact), self._send_lock:
                 self._ws.send_close()
         except LLMStreamError as exc:
             log.debug("modelsocket: closing %s: %s", where(self.url), exc)

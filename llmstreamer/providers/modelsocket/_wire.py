@@ -18,10 +18,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import websocket
 
-from .._http import origin
-from .._secret import Secret
-from .._wire_errors import error_from_body
-from ..errors import (
+from ..._fields import EXCERPT
+from ..._http import REDIRECTS, origin
+from ..._secret import Secret
+from ..._wire_errors import error_from_body
+from ...errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
@@ -30,21 +31,14 @@ from ..errors import (
     error_for_status,
     status_for_type,
 )
-from ..retry import Timeout
+from ...retry import Timeout
 
-__all__ = ["PROVIDER", "SUBPROTOCOL", "boundary", "closed_error", "dial", "event_error", "redactor", "where"]
+__all__ = ["PROVIDER", "SUBPROTOCOL", "boundary", "closed_error", "dial", "event_error", "where"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
 PROVIDER = "modelsocket"
 SUBPROTOCOL = "modelsocket.v0"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-def redactor(api_key: str | None) -> Callable[[str], str]:
-    """The redaction of ``api_key`` in a text: the one rule of `Secret` (keys too short to be
-    real keys are left alone, so a short test key never mangles a message)."""
-    return Secret(api_key).redact
 
 
 def where(url: str) -> str:
@@ -98,7 +92,7 @@ def dial(
     """
     if not url.startswith(("ws://", "wss://")):
         raise ConfigurationError(f"a ModelSocket URL starts with ws:// or wss://, got {url!r}", provider=PROVIDER)
-    redact = redactor(api_key)
+    redact = Secret(api_key).redact
     # The subprotocol goes in as a plain header: websocket-client would otherwise insist that the
     # server echoes it, which the reference servers do not promise (it is checked below instead).
     header = [f"Sec-WebSocket-Protocol: {SUBPROTOCOL}"]
@@ -112,7 +106,7 @@ def dial(
             ws.connect(url, header=header, timeout=timeout.connect, redirect_limit=0, suppress_origin=True)
     except APIConnectionError:
         answer = ws.handshake_response
-        if answer is not None and answer.status in _REDIRECTS:
+        if answer is not None and answer.status in REDIRECTS:
             raise APIConnectionError(
                 f"{where(url)} answered the WebSocket handshake with a redirect ({answer.status}); "
                 "llmstreamer does not follow handshake redirects, so the API key is never sent to "
@@ -155,7 +149,7 @@ def event_error(event: Mapping[str, Any]) -> LLMStreamError:
         message,
         status_code=status,
         error_type=code,
-        body=json.dumps(dict(event))[:500],
+        body=json.dumps(dict(event))[:EXCERPT],
         retry_after=retry_after,
         provider=PROVIDER,
     )

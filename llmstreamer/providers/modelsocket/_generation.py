@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any, Generator, Mapping
 
 import attrs
 
-from .._accumulate import parse_arguments
-from .._cancel import CancelToken
-from .._options import Options
-from ..errors import StreamError
-from ..models import Event, Message, ToolCall, ToolResult, Usage
-from ._modelsocket_transport import PROVIDER, closed_error, event_error
+from ..._accumulate import parse_arguments
+from ..._cancel import CancelToken
+from ..._options import Options
+from ...errors import ConfigurationError, StreamError
+from ...models import Event, Message, ToolCall, ToolResult, Usage
+from ._wire import PROVIDER, closed_error, event_error
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
-    from ._modelsocket_conn import Connection, Inbox
+    from ...tools import Toolbox
+    from ._connection import Connection, Inbox
 
-__all__ = ["Outcome", "Paused", "gen_options", "render", "stream", "toolbox_of", "wire_results"]
+__all__ = ["Outcome", "Paused", "check_options", "gen_options", "render", "stream", "toolbox_of", "wire_results"]
 
 log = logging.getLogger("llmstreamer.providers.modelsocket")
 
@@ -62,10 +62,17 @@ def toolbox_of(tools: Any) -> Toolbox | None:
     """The ``tools=`` option as a `Toolbox`, or None when there are no tools."""
     if tools is None:
         return None
-    from ..tools import Toolbox
+    from ...tools import Toolbox
 
     box = Toolbox.of(tools)
     return box if len(box) else None
+
+
+def check_options(options: Options) -> None:
+    """Refuse, before anything is sent, what a generation cannot take (a negative seed, bad tools)."""
+    if options.seed is not None and options.seed < 0:
+        raise ConfigurationError(f"seed must not be negative, got {options.seed}", provider=PROVIDER)
+    toolbox_of(options.tools)
 
 
 @attrs.define
@@ -172,7 +179,7 @@ def _tool_round(
     True when the stream stops here: past max_iterations, or on a declaration-only tool (the
     caller runs the calls: the generation is left paused in ``outcome``).
     """
-    from ..tools import Toolbox, execute
+    from ...tools import Toolbox, execute
 
     raw = event.get("tool_calls")
     if not isinstance(raw, list) or not raw:
@@ -224,7 +231,7 @@ def wire_results(paused: Paused, results: Any) -> list[dict[str, Any]]:
     Results are matched to the calls by ``call_id`` when they carry the calls' ids, else by
     position; there must be one per call.
     """
-    from ..errors import ConfigurationError
+    from ...errors import ConfigurationError
 
     given = [results] if isinstance(results, (str, ToolResult)) else list(results)
     calls = paused.calls

@@ -1,43 +1,28 @@
-"""ModelSocket: stateful sequences over one WebSocket (``wss://models.mixlayer.ai/ws``).
-
-Wire (the flat envelopes the reference clients speak): requests ``{"request": "seq_open" |
-"seq_command", "cid", "seq_id"?, "data": {...}}`` with commands ``append``, ``gen``, ``fork``,
-``close`` and ``tool_return``; events ``{"event", "cid"?, "seq_id"?, ...fields}``: ``seq_opened``,
-``seq_append_finish``, ``seq_text`` (``text``, ``hidden``, ``num_input_tokens``,
-``num_output_tokens``), ``seq_tool_call``, ``seq_gen_finish``, ``seq_fork_finish``,
-``seq_state``, ``seq_closed`` and ``error`` (``message``, ``code``, ``details``).
-
-`ModelSocketStreamer` gives the usual ``stream_chat`` on top: a bare call opens a sequence,
-appends the messages, generates and closes it; inside a `Conversation` the sequence stays open
-and each turn appends only what is new (the server keeps the context), and
-``Conversation.fork()`` forks the sequence. `ModelSocketClient` and `Seq` are the sequence API;
-``Seq.tool_return`` sends the results of tool calls you run yourself and continues the
-generation that stopped on them.
-"""
+"""`ModelSocketStreamer`: ``stream_chat`` over ModelSocket sequences, one-shot or kept by a `Conversation`."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from .._cancel import CancelToken
-from .._embed import Batch, EmbedOptions
-from .._options import Options
-from ..base import Streamer
-from ..errors import ConfigurationError, LLMStreamError
-from ..models import Event, Message
-from ._modelsocket_client import DEFAULT_URL, ModelSocketClient
-from ._modelsocket_embed import embed_batch
-from ._modelsocket_gen import Outcome, toolbox_of
-from ._modelsocket_seq import SEQ_OPTIONS, Seq
-from ._modelsocket_transport import PROVIDER
+from ..._cancel import CancelToken
+from ..._embed import Batch, EmbedOptions
+from ..._options import Options
+from ...errors import ConfigurationError, LLMStreamError
+from ...models import Event, Message
+from ...provider import ProviderSpec, RoundContext, Streamer
+from ._client import DEFAULT_URL, ModelSocketClient
+from ._embed import embed_batch
+from ._generation import Outcome, check_options, toolbox_of
+from ._sequence import SEQ_OPTIONS, Seq
+from ._wire import PROVIDER
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
+    from ...tools import Toolbox
 
-__all__ = ["ModelSocketClient", "ModelSocketStreamer", "Seq"]
+__all__ = ["ModelSocketStreamer"]
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +56,19 @@ class ModelSocketStreamer(Streamer):
         chat.send("What is my name?").wait()      # appends only this line to the sequence
     """
 
-    provider: ClassVar[str] = PROVIDER
-    api_key_env: ClassVar[tuple[str, ...]] = ("MODELSOCKET_API_KEY",)
-    requires_key: ClassVar[bool] = True
-    base_url_env: ClassVar[str | None] = "MODELSOCKET_URL"
-    default_base_url: ClassVar[str | None] = DEFAULT_URL
-    default_model: ClassVar[str | None] = "meta/llama3.1-8b-instruct-free"
-    supported_options: ClassVar[frozenset[str]] = SEQ_OPTIONS | {"tools"}
-    terminal: ClassVar[str] = "seq_gen_finish"
-    has_embeddings: bool = True
-    embed_batch_size: ClassVar[int] = 64
-    embed_options: ClassVar[frozenset[str]] = frozenset({"dimensions", "task_type"})
+    spec = ProviderSpec(
+        name=PROVIDER,
+        api_key_env="MODELSOCKET_API_KEY",
+        requires_key=True,
+        base_url_env="MODELSOCKET_URL",
+        default_base_url=DEFAULT_URL,
+        default_model="meta/llama3.1-8b-instruct-free",
+        supported_options=SEQ_OPTIONS | {"tools"},
+        terminal="seq_gen_finish",
+        has_embeddings=True,
+        embed_batch_size=64,
+        embed_options={"dimensions", "task_type"},
+    )
 
     def __init__(
         self, model: str | None = None, *, tool_prompt: str | None = None, skip_prelude: bool = False, **kwargs: Any
@@ -105,7 +92,7 @@ class ModelSocketStreamer(Streamer):
             if client is not None:
                 client.close()  # joins the reader of the dead connection
             client = self._client = ModelSocketClient.connect(
-                self.base_url, self._api_key.value, timeout=self.timeout, headers=self.headers, verify=self.verify
+                self.base_url, self.api_key.value, timeout=self.timeout, headers=self.headers, verify=self.verify
             )
             return client
 
@@ -116,31 +103,27 @@ class ModelSocketStreamer(Streamer):
         if client is not None:
             client.close()
 
-    def _embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
-        """The ``embed`` command on a sequence opened for it (``_modelsocket_embed``)."""
-        return embed_batch(self, texts, options)
+    def embed_batch(self, texts: tuple[str, ...], options: EmbedOptions) -> Batch:
+        """The ``embed`` command on a sequence opened for it (``_embed``)."""
+        return embed_batch(lambda token: self._open_seq(None, token), texts, options)
 
-    def _open_session(self) -> _Session:
+    def open_state(self) -> _Session:
         return _Session(self)
 
-    def _validate(self, messages: tuple[Message, ...], options: Options) -> None:
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
         if any(m.images for m in messages):
             raise ConfigurationError("ModelSocket takes text only: remove the images", provider=self.provider)
-        if options.seed is not None and options.seed < 0:
-            raise ConfigurationError(f"seed must not be negative, got {options.seed}", provider=self.provider)
-        toolbox_of(options.tools)  # bad tools fail here, before any request
+        check_options(options)  # bad tools fail here, before any request
 
     def _open_seq(self, box: Toolbox | None, token: CancelToken) -> Seq:
         client = self._connect()
         return client._open(self.model, box, self.tool_prompt, self.skip_prelude, token)
 
-    def _round(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
-        session = options.session
-        if isinstance(session, Seq):
-            return session._generation(options, token)
-        if isinstance(session, _Session):
-            return session._turn(messages, options, token)
-        return self._single(messages, options, token)
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
+        state: _Session | None = context.state
+        if state is not None:
+            return state._turn(messages, options, context.token)
+        return self._single(messages, options, context.token)
 
     def _single(self, messages: tuple[Message, ...], options: Options, token: CancelToken) -> Iterator[Event]:
         """A bare ``stream_chat``: open a sequence, append everything, generate, close."""
@@ -163,26 +146,8 @@ class ModelSocketStreamer(Streamer):
         yield Event("done")
 
 
-class _BoundStreamer(ModelSocketStreamer):
-    """The streamer behind `Seq.generate`: the client's connection, never one of its own."""
-
-    requires_key: ClassVar[bool] = False
-
-    def __init__(self, client: ModelSocketClient, model: str) -> None:
-        super().__init__(model, base_url=client.url, timeout=client._conn.timeout)
-        self._api_key = client._secret  # never sent from here: only for redaction
-        self._client = client
-
-    def _connect(self) -> ModelSocketClient:
-        assert self._client is not None
-        return self._client
-
-    def close(self) -> None:
-        """The client owns the connection."""
-
-
 class _Session:
-    """The sequence a `Conversation` keeps open across turns (its ``options.session``).
+    """The sequence a `Conversation` keeps open across turns (its ``context.state``).
 
     After a good turn the sequence holds the history; the next turn appends only the messages
     after it (the previous answer, already in the context, is skipped). A failed or cancelled
@@ -258,7 +223,6 @@ class _Session:
 
 def _with_system(messages: tuple[Message, ...], options: Options) -> list[Message]:
     return [Message.system(options.system), *messages] if options.system else list(messages)
-
 
 
 def _tools_key(box: Toolbox | None) -> str | None:

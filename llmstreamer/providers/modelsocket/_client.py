@@ -6,25 +6,24 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .._cancel import CancelToken
-from .._secret import Secret
-from ..errors import APIConnectionError, StreamError
-from ..retry import Timeout
-from ._modelsocket_conn import Connection, open_connection
-from ._modelsocket_gen import toolbox_of
-from ._modelsocket_seq import Seq
-from ._modelsocket_transport import PROVIDER
+from ..._cancel import CancelToken
+from ..._closing import Closing
+from ...errors import APIConnectionError, StreamError
+from ...retry import Timeout
+from ._connection import Connection, open_connection
+from ._generation import toolbox_of
+from ._sequence import Seq
+from ._wire import PROVIDER
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
-    from .modelsocket import ModelSocketStreamer
+    from ...tools import Toolbox
 
 __all__ = ["DEFAULT_URL", "ModelSocketClient"]
 
 DEFAULT_URL = "wss://models.mixlayer.ai/ws"
 
 
-class ModelSocketClient:
+class ModelSocketClient(Closing):
     """A connection to a ModelSocket server, for working with sequences directly.
 
     Make one with `connect`; close it (or use ``with``) to close its sequences and its reader thread.
@@ -42,9 +41,7 @@ class ModelSocketClient:
         self._conn = connection
         self._lock = threading.Lock()
         self._seqs: dict[str, Seq] = {}
-        self._streamers: dict[str, ModelSocketStreamer] = {}
         self._closed = False
-        self._secret = Secret(None)  # the key, for the engine to redact from errors and hooks
 
     @classmethod
     def connect(
@@ -70,9 +67,7 @@ class ModelSocketClient:
         if api_key is None:
             api_key = os.environ.get("MODELSOCKET_API_KEY") or None
         conn = open_connection(url, api_key, timeout=Timeout.of(timeout), headers=headers, verify=verify)
-        client = cls(conn)
-        client._secret = Secret(api_key)
-        return client
+        return cls(conn)
 
     @property
     def url(self) -> str:
@@ -112,7 +107,7 @@ class ModelSocketClient:
             raise StreamError("seq_opened came without a seq_id", provider=PROVIDER)
         seq = self._adopt(seq_id, model, box)
         if box is not None:
-            from ..tools import tool_prompt as definitions
+            from ...tools import tool_prompt as definitions
 
             try:
                 seq._append(definitions(box), "system", False, token)
@@ -132,15 +127,11 @@ class ModelSocketClient:
             raise APIConnectionError("the client is closed", provider=PROVIDER)
         return seq
 
-    def _streamer(self, model: str) -> ModelSocketStreamer:
-        """The streamer `Seq.generate` runs through (the engine's threads, callbacks and cancel)."""
-        from .modelsocket import _BoundStreamer
-
+    def _forget(self, seq: Seq) -> None:
+        """Stop tracking a closed sequence."""
         with self._lock:
-            found = self._streamers.get(model)
-            if found is None:
-                found = self._streamers[model] = _BoundStreamer(self, model)
-            return found
+            if self._seqs.get(seq.id) is seq:
+                del self._seqs[seq.id]
 
     def close(self) -> None:
         """Close every open sequence, fail pending streams (once each) and close the connection."""
@@ -151,12 +142,6 @@ class ModelSocketClient:
             seqs = list(self._seqs.values())
             self._seqs.clear()
         self._conn.close([seq.id for seq in seqs if seq._mark_closed()])
-
-    def __enter__(self) -> ModelSocketClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<ModelSocketClient {self.url} {'closed' if self.closed else 'open'}>"

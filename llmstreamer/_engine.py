@@ -1,20 +1,31 @@
-"""The engine of one ``stream_chat`` call: rounds, retries, accumulation, timing, and dispatch.
+"""The one engine: `Run` (rounds, retries, the tool loop), `dispatch` to callbacks, `StreamHandle`.
 
-`Run.events` is a generator of public `Event`\\ s ending with ``finish``; `Streamer.stream`
-hands it to the caller, `Streamer.chat` drains it, and `dispatch` drives it on a worker thread
-and turns each event into a callback. Closing the generator (a ``break``, a raising callback,
-``cancel()``) closes the connection, so no further tokens are paid for.
+Every stream starts here: `prepare` checks the messages and options and makes a `Run`;
+`launch` runs it on a worker thread and returns its `StreamHandle` (``stream_chat``,
+``Conversation.send`` and ModelSocket's ``Seq.generate``); ``stream`` and ``chat`` iterate
+`Run.events` in the calling thread. Control runs one way: the engine calls the provider's
+public hooks (``stream_round``, ``validate``, ``redact``) and never the other way round.
+Closing the event generator (a ``break``, a raising callback, ``cancel()``) closes the
+connection, so no further tokens are paid for.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+from concurrent.futures import Executor
+from typing import Any, Callable, Generator, Iterable, Iterator, Mapping, Protocol
+
+import attrs
 
 from ._accumulate import Accumulator
 from ._cancel import CancelToken
+from ._handle import StreamHandle, spawn
+from ._inline import inline_documents
+from ._options import Options, check_contents, coerce_messages, make_options
 from ._recorder import recorder_for
+from ._spec import ProviderSpec
+from .callbacks import resolve
 from .errors import (
     APIConnectionError,
     CallbackError,
@@ -24,14 +35,12 @@ from .errors import (
     StreamError,
 )
 from .models import Event, Message, Response
-
-if TYPE_CHECKING:
-    from ._options import Options
-    from .base import Streamer
+from .retry import RetryPolicy, Timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Run", "dispatch"]
+__all__ = ["RoundContext", "Run", "Source", "StreamHandle", "dispatch", "events", "launch", "prepare", "spawn"]
+
 
 _TEXT_TYPES = frozenset({"content", "thinking"})
 # provider events that are also public, passed on as they arrive
@@ -40,16 +49,47 @@ _IMMEDIATE = frozenset({"content", "thinking", "tool_call", "tool_result"})
 _NO_TOOL_ROUND = frozenset({"max_iterations", "length"})
 
 
+class Source(Protocol):
+    """What the engine needs of a streamer: its spec, model, timing and the public hooks (see ``provider``)."""
+
+    spec: ProviderSpec
+    model: str
+    timeout: Timeout
+    retry: RetryPolicy
+    executor: Executor | None
+
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None: ...
+
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterable[Event]: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+@attrs.frozen
+class RoundContext:
+    """What one round of a stream carries besides the messages and options.
+
+    Attributes:
+        token: The stream's `CancelToken`: check ``token.reason``, wait with ``token.wait``.
+        state: What the provider keeps across the turns of a `Conversation` (from
+            ``Streamer.open_state``), or None for a single stream.
+    """
+
+    token: CancelToken
+    state: Any = None
+
+
 class Run:
     """One stream: the streamer, the request, the cancel token and the accumulated answer."""
 
-    def __init__(self, streamer: Streamer, messages: tuple[Message, ...], options: Options) -> None:
+    def __init__(self, streamer: Source, messages: tuple[Message, ...], options: Options, state: Any = None) -> None:
         self.streamer = streamer
         self.messages = messages
         self.options = options
         self.token = CancelToken()
+        self.context = RoundContext(self.token, state)
         self.token.recorder = recorder_for(self)
-        self.acc = Accumulator(streamer.provider, streamer.model)
+        self.acc = Accumulator(streamer.spec.name, streamer.model)
         self.started = time.monotonic()
         self.delivered = False
 
@@ -60,7 +100,7 @@ class Run:
 
     def events(self) -> Generator[Event, None, None]:
         """The public events of the stream, ending with ``finish``; errors carry ``.partial``."""
-        provider = self.streamer.provider
+        provider = self.streamer.spec.name
         token = self.token
         token.start_deadline(self.streamer.timeout.total, f"llmstreamer-{provider}")
         try:
@@ -70,10 +110,6 @@ class Run:
         except LLMStreamError as err:
             self._complete(err, provider)
             raise
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError) as exc:
-            wrapped = StreamError(f"malformed stream ({type(exc).__name__}: {exc})", provider=provider)
-            self._complete(wrapped, provider)
-            raise wrapped from exc
         finally:
             token.stop_deadline()
 
@@ -86,12 +122,12 @@ class Run:
 
     def _redact(self, err: LLMStreamError) -> None:
         """Keys never appear in an error: an in-band error event can echo the key back."""
-        secret = self.streamer._api_key
+        redact = self.streamer.redact
         for name in ("message", "body"):
             value = getattr(err, name, None)
             if isinstance(value, str):
-                setattr(err, name, secret.redact(value))
-        err.args = tuple(secret.redact(a) if isinstance(a, str) else a for a in err.args)
+                setattr(err, name, redact(value))
+        err.args = tuple(redact(a) if isinstance(a, str) else a for a in err.args)
 
     def _rounds(self, history: list[Message]) -> Generator[Event, None, str]:
         """The tool loop: stream a round; if the model called tools we can run, run them and go on.
@@ -109,7 +145,7 @@ class Run:
             message = acc.end_round()
             history.append(message)
             calls = message.tool_calls
-            if not calls or toolbox is None or self.streamer.runs_tools or finish in _NO_TOOL_ROUND:
+            if not calls or toolbox is None or self.streamer.spec.runs_tools or finish in _NO_TOOL_ROUND:
                 return finish  # after a cut ("length") no call of the round is run
             if any(toolbox.get(c.name) is not None and toolbox.get(c.name).fn is None for c in calls):
                 return "tool_calls"  # a declaration-only tool: the caller runs the calls
@@ -120,7 +156,7 @@ class Run:
             results = []
             parallel = options.parallel_tools is not False
             for result in run_calls(
-                calls, toolbox, options.confirm_tool, self.token, provider=self.streamer.provider, parallel=parallel
+                calls, toolbox, options.confirm_tool, self.token, provider=self.streamer.spec.name, parallel=parallel
             ):
                 results.append(result)
                 yield Event("tool_result", data=result)
@@ -137,8 +173,8 @@ class Run:
         while True:
             try:
                 # never bound to a name: the round's generator must die with the loop (that closes its connection)
-                round_ = streamer._round if token.recorder is None else token.recorder.round(streamer._round)
-                for event in round_(tuple(history), self.options, token):
+                round_ = streamer.stream_round if token.recorder is None else token.recorder.round(streamer.stream_round)
+                for event in round_(tuple(history), self.options, self.context):
                     acc.handle(event)
                     if event.type in _IMMEDIATE:
                         if not self.delivered:
@@ -149,11 +185,11 @@ class Run:
                             emitted.add(id(event.data))
                         yield event
                 if token.reason is not None:
-                    raise token.error(streamer.provider)
+                    raise token.error(streamer.spec.name)
                 if not acc.done:
                     raise IncompleteStreamError(
-                        f"the stream ended before {streamer.terminal}: the answer is incomplete",
-                        provider=streamer.provider,
+                        f"the stream ended before {streamer.spec.terminal}: the answer is incomplete",
+                        provider=streamer.spec.name,
                     )
                 if acc.finish_reason is None:
                     # "Finished" is what the wire states: a terminal marker alone (llama.cpp sends
@@ -161,7 +197,7 @@ class Run:
                     raise IncompleteStreamError(
                         "the stream ended without saying how the answer finished (no finish reason): "
                         "the answer is incomplete",
-                        provider=streamer.provider,
+                        provider=streamer.spec.name,
                     )
                 break
             except LLMStreamError as err:
@@ -169,18 +205,18 @@ class Run:
                 if acc.done and token.reason is None and isinstance(err, APIConnectionError):
                     # The terminal event had arrived: a drop, reset or stall while waiting for
                     # the end of the body does not make a whole answer an error.
-                    log.debug("%s: %s after the terminal event; the answer is whole", streamer.provider, type(err).__name__)
+                    log.debug("%s: %s after the terminal event; the answer is whole", streamer.spec.name, type(err).__name__)
                     break
                 if self.delivered or token.reason is not None or not policy.should_retry(err, attempt):
                     raise
                 delay = policy.delay(attempt, err)
                 attempt += 1
-                log.debug("%s: retry %d in %.2f s after %s", streamer.provider, attempt, delay, type(err).__name__)
+                log.debug("%s: retry %d in %.2f s after %s", streamer.spec.name, attempt, delay, type(err).__name__)
                 if token.recorder is not None:
                     token.recorder.retry(err, attempt, delay)
                 yield Event("retry", data=(err, attempt, delay))
-                if token.wait(delay):
-                    raise token.error(streamer.provider) from None
+                if token.backoff(delay):
+                    raise token.error(streamer.spec.name) from None
                 acc.restart_round()
         self.delivered = True
         for call in acc.round_message().tool_calls:
@@ -191,12 +227,15 @@ class Run:
             yield Event("usage", data=usage)
 
 
-def dispatch(run: Run, callbacks: dict[str, Callable[..., Any]]) -> Response | LLMStreamError:
+def dispatch(
+    run: Run, callbacks: Mapping[str, Callable[..., Any]], on_end: Callable[[Any], None] | None = None
+) -> Response | LLMStreamError:
     """Drive ``run`` and fire ``callbacks``; return the response or the error, after the terminal callback.
 
     Exactly one of ``on_finish`` / ``on_error`` fires, last. A callback that raises stops the
     stream (the connection is closed) and ends in ``on_error(CallbackError)``; an ``on_error``
-    or ``on_finish`` that raises is logged, never propagated.
+    or ``on_finish`` that raises is logged, never propagated. ``on_end(outcome)`` (the
+    bookkeeping of a `Conversation` or a ``Seq``) runs just before the terminal callback.
     """
     on_content = callbacks.get("on_content")
     on_thinking = callbacks.get("on_thinking")
@@ -230,15 +269,22 @@ def dispatch(run: Run, callbacks: dict[str, Callable[..., Any]]) -> Response | L
             except Exception as exc:
                 run.token.cancel()
                 events.close()
-                error = CallbackError(f"on_{kind} raised {type(exc).__name__}: {exc}", provider=run.streamer.provider)
+                error = CallbackError(f"on_{kind} raised {type(exc).__name__}: {exc}", provider=run.streamer.spec.name)
                 error.__cause__ = exc
                 error.partial = run.acc.response(finish_reason="error", duration=time.monotonic() - run.started)
                 outcome = error
                 break
     except LLMStreamError as err:
         outcome = err
+    except Exception as exc:  # a bug in llmstreamer or a provider: still exactly one terminal callback
+        log.exception("llmstreamer: the %s stream failed unexpectedly", run.streamer.spec.name)
+        outcome = StreamError(f"llmstreamer failed ({type(exc).__name__}: {exc})", provider=run.streamer.spec.name)
+        outcome.__cause__ = exc
+        outcome.partial = run.partial(outcome)
     if outcome is None:  # the generator ended without finish: only possible after close()
-        outcome = run.token.error(run.streamer.provider)
+        outcome = run.token.error(run.streamer.spec.name)
+    if on_end is not None:
+        _safe(on_end, outcome, "the stream's bookkeeping")
     if isinstance(outcome, LLMStreamError):
         _safe(callbacks.get("on_error"), outcome, "on_error")
     else:
@@ -253,3 +299,35 @@ def _safe(fn: Callable[..., Any] | None, value: Any, name: str) -> None:
         fn(value)
     except Exception:
         log.exception("llmstreamer: %s raised; the exception was dropped", name)
+
+
+def events(run: Run) -> Iterator[Event]:
+    """``run``'s events for ``stream`` and ``chat`` (through the hooks' recorder when there is one)."""
+    rec = run.token.recorder
+    return run.events() if rec is None else rec.events(run)
+
+
+def prepare(streamer: Source, messages: Any, options: Mapping[str, Any], state: Any = None) -> Run:
+    """Check ``messages`` and ``options`` for ``streamer`` (raising `ConfigurationError`) and make a `Run`."""
+    msgs = inline_documents(coerce_messages(messages), streamer.spec.document_types, streamer.spec.name)
+    opts = make_options(streamer.spec.name, streamer.spec.supported_options, options)
+    check_contents(msgs)
+    streamer.validate(msgs, opts)
+    return Run(streamer, msgs, opts, state)
+
+
+def launch(run: Run, callbacks: Any, on_end: Callable[[Any], None] | None = None) -> StreamHandle:
+    """Run ``run`` on a worker thread (or the streamer's executor) firing ``callbacks``; its handle."""
+    found = resolve(callbacks)
+    streamer = run.streamer
+    rec = run.token.recorder
+
+    def work() -> Response | LLMStreamError:
+        if rec is None:
+            return dispatch(run, found, on_end)
+        return rec.dispatch(lambda r, c: dispatch(r, c, on_end), run, found)  # type: ignore[no-any-return]
+
+    handle = StreamHandle(work, run.token.cancel, f"{streamer.spec.name}:{streamer.model}")
+    handle._stream = run
+    spawn(handle, streamer.spec.name, streamer.executor)
+    return handle

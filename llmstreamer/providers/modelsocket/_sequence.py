@@ -2,31 +2,32 @@
 
 A sequence is a context the server keeps (its KV cache): each turn appends only new text. Its
 commands run one at a time, as the server's state machine wants; different sequences run in
-parallel on one connection. `Seq.generate` runs through the engine (``_run.Run`` on a streamer
-bound to the client), so handles, callbacks, cancel and partial responses work as everywhere.
+parallel on one connection. `Seq.generate` runs through the engine (a `_SeqSource` stands in for
+a streamer), so handles, callbacks, cancel and partial responses work as everywhere.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Generator, Iterable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Generator, Iterable, Iterator, Protocol
 
-import attrs
-
-from .. import _run
-from .._cancel import CancelToken
-from .._options import Options, make_options
-from ..base import StreamHandle
-from ..callbacks import CALLBACK_NAMES
-from ..errors import APIConnectionError, ConfigurationError, LLMStreamError, StreamError
-from ..models import Event, Message, Usage
-from ._modelsocket_gen import Outcome, Paused, render, stream, wire_results
-from ._modelsocket_transport import PROVIDER
+from ... import _engine
+from ..._cancel import CancelToken
+from ..._closing import Closing
+from ..._engine import RoundContext, StreamHandle
+from ..._options import Options, make_options
+from ..._spec import ProviderSpec
+from ...errors import APIConnectionError, ConfigurationError, LLMStreamError, StreamError
+from ...models import Event, Message, Usage
+from ...retry import RetryPolicy, Timeout
+from ._generation import Outcome, Paused, check_options, render, stream, wire_results
+from ._wire import PROVIDER
 
 if TYPE_CHECKING:
-    from ..tools import Toolbox
-    from ._modelsocket_client import ModelSocketClient
+    from ...tools import Toolbox
+    from ._connection import Connection
 
 __all__ = ["CLOSE_WAIT", "ROLES", "SEQ_OPTIONS", "Seq"]
 
@@ -38,14 +39,24 @@ CLOSE_WAIT = 1.0  # seconds a finished bare stream waits for seq_closed and its 
 SEQ_OPTIONS = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop", "seed"})
 
 
-class Seq:
+class _Owner(Protocol):
+    """What a sequence needs of its client: the connection, and the table of open sequences."""
+
+    _conn: Connection
+
+    def _adopt(self, seq_id: str, model: str, box: Toolbox | None) -> Seq: ...
+
+    def _forget(self, seq: Seq) -> None: ...
+
+
+class Seq(Closing):
     """One server-side sequence: `append` text, `generate` a continuation, `fork`, `close`.
 
     Commands on one sequence run one at a time (the server's state machine); a second one while
     a generation runs raises `ConfigurationError`. Different sequences run in parallel.
     """
 
-    def __init__(self, client: ModelSocketClient, seq_id: str, model: str, toolbox: Toolbox | None) -> None:
+    def __init__(self, client: _Owner, seq_id: str, model: str, toolbox: Toolbox | None) -> None:
         self.id = seq_id
         self.model = model
         self.toolbox = toolbox
@@ -118,13 +129,12 @@ class Seq:
             if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty <= 0:
                 raise ConfigurationError(f"repeat_penalty must be a positive number, got {penalty!r}", provider=PROVIDER)
             options["extra"] = {**(options.get("extra") or {}), "repeat_penalty": float(penalty)}
-        streamer = self._client._streamer(self.model)
         opts = make_options(PROVIDER, SEQ_OPTIONS, options)
-        streamer._validate((), opts)
+        check_options(opts)
         self._claim()
         try:
-            run = _run.Run(streamer, (), attrs.evolve(opts, session=self))
-            return streamer._start(run, _Releasing(self, callbacks))
+            run = _engine.Run(_SeqSource(self), (), opts)
+            return _engine.launch(run, callbacks, on_end=self._end_generation)
         except BaseException:
             self._release()
             raise
@@ -154,12 +164,11 @@ class Seq:
         if paused is None or self.closed:
             raise ConfigurationError(f"sequence {self.id} has no generation waiting for tool results", provider=PROVIDER)
         wire = wire_results(paused, results)
-        streamer = self._client._streamer(self.model)
         self._claim()
         try:
             self._paused, self._resume = None, (paused, wire)
-            run = _run.Run(streamer, (), attrs.evolve(paused.options, session=self))
-            return streamer._start(run, _Releasing(self, callbacks))
+            run = _engine.Run(_SeqSource(self), (), paused.options)
+            return _engine.launch(run, callbacks, on_end=self._end_generation)
         except BaseException:
             self._paused, self._resume = paused, None
             self._release()
@@ -186,21 +195,10 @@ class Seq:
         except APIConnectionError:
             pass  # a sequence dies with its connection
 
-    def __enter__(self) -> Seq:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<Seq {self.id} {self.model} {self.state}>"
 
     # --- what the streamer drives ------------------------------------------------------------
-
-    def _forget(self) -> None:
-        with self._client._lock:
-            if self._client._seqs.get(self.id) is self:
-                del self._client._seqs[self.id]
 
     def _mark_closed(self) -> bool:
         """Mark the sequence closed here; True if the server still has it open."""
@@ -211,7 +209,7 @@ class Seq:
             paused, self._paused, self._resume = self._paused, None, None
         if paused is not None:
             self._conn.forget(paused.inbox)
-        self._forget()
+        self._client._forget(self)
         return self._conn.states.get(self.id) != "closed"
 
     def _discard(self) -> None:
@@ -253,6 +251,10 @@ class Seq:
             return None
         return Usage(input_tokens=given, output_tokens=made, cached_input_tokens=cached if type(cached) is int else 0)
 
+    def _end_generation(self, outcome: object) -> None:
+        """Free the sequence just before the terminal callback of `generate` fires."""
+        self._release()
+
     def _generation(self, options: Options, token: CancelToken) -> Generator[Event, None, None]:
         """The round of `generate`: the stream, then ``done``; a broken sequence is closed."""
         if self.closed:
@@ -275,26 +277,25 @@ class Seq:
         return stream(self._conn, self.id, self.toolbox, options, token, outcome, resume)
 
 
-class _Releasing:
-    """The user's callbacks, with the sequence freed just before the terminal one fires."""
+class _SeqSource:
+    """What the engine streams from for `Seq.generate`: the sequence, on its client's connection."""
 
-    def __init__(self, seq: Seq, inner: Any) -> None:
+    spec = ProviderSpec(name=PROVIDER, supported_options=SEQ_OPTIONS, terminal="seq_gen_finish")
+    executor: Executor | None = None
+
+    def __init__(self, seq: Seq) -> None:
         self._seq = seq
-        self._inner = inner
+        self.model = seq.model
+        self.base_url = seq._conn.url
+        self.hooks = ()
+        self.timeout: Timeout = seq._conn.timeout
+        self.retry = RetryPolicy()
 
-    def __getattr__(self, name: str) -> Any:
-        if name in CALLBACK_NAMES:
-            return getattr(self._inner, name, None)
-        raise AttributeError(name)
+    def validate(self, messages: tuple[Message, ...], options: Options) -> None:
+        check_options(options)
 
-    def on_finish(self, response: Any) -> None:
-        self._seq._release()
-        fn = getattr(self._inner, "on_finish", None)
-        if fn is not None:
-            fn(response)
+    def stream_round(self, messages: tuple[Message, ...], options: Options, context: RoundContext) -> Iterator[Event]:
+        return self._seq._generation(options, context.token)
 
-    def on_error(self, error: Any) -> None:
-        self._seq._release()
-        fn = getattr(self._inner, "on_error", None)
-        if fn is not None:
-            fn(error)
+    def redact(self, text: str) -> str:
+        return self._seq._conn.redact(text)
