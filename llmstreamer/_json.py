@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .errors import StreamError
 
-__all__ = ["FAST", "loads", "loads_fast", "loads_std"]
+__all__ = ["FAST", "loads", "loads_fast", "loads_std", "parse_utf8"]
 
 # The C scanner itself: json.loads adds two regex calls per document around it.
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -55,3 +55,19 @@ def loads_fast(data: str, provider: str) -> Any:
 
 FAST = _from_json is not None
 loads: Callable[[str, str], Any] = loads_fast if FAST else loads_std
+
+
+def _parse_utf8_fast(data: bytes) -> Any:
+    """`_parse_utf8_std` through jiter: anything jiter refuses (bad UTF-8 included) goes the standard way."""
+    try:
+        return _from_json(data)  # type: ignore[misc]  # only chosen when it is set
+    except ValueError:
+        return json.loads(data.decode("utf-8", "replace"))
+
+
+def _parse_utf8_std(data: bytes) -> Any:
+    """``json.loads(data.decode("utf-8", "replace"))``: a value, or json's ValueError."""
+    return json.loads(data.decode("utf-8", "replace"))
+
+
+parse_utf8: Callable[[bytes], Any] = _parse_utf8_fast if FAST else _parse_utf8_std

@@ -152,3 +152,28 @@ def test_plain_install_uses_the_standard_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+
+
+def _parse_outcome(parse: Any, data: bytes) -> tuple[Any, ...]:
+    try:
+        return ("ok", _canon(parse(data)))
+    except ValueError as exc:
+        return ("error", type(exc).__name__, str(exc))
+    except RecursionError as exc:
+        return ("error", type(exc).__name__)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=60),
+        st.lists(TOKENS, max_size=12).map(lambda parts: "".join(parts).encode("utf-8", "surrogatepass")),
+        JSON_VALUES.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    )
+)
+@example(b'{"event":"seq_text","text":"\\ud800"}')
+@example(b'{"a":"\xff"}')  # invalid UTF-8: replaced, as the frame decoding always did
+@example(b"\xed\xa0\x80")  # an encoded surrogate: invalid UTF-8
+def test_frame_parsing_is_the_standard_librarys(data: bytes) -> None:
+    """WebSocket frame bytes parse to json.loads(data.decode("utf-8", "replace"))'s value or error, on both paths."""
+    assert _parse_outcome(_json._parse_utf8_fast, data) == _parse_outcome(_json._parse_utf8_std, data)
