@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmstreamer import APIConnectionError, ConfigurationError, ModelSocketStreamer
+from llmstreamer import APIConnectionError, ConfigurationError, ModelSocketStreamer, StreamError
 from llmstreamer._cancel import CancelToken
 from llmstreamer._ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameError, messages
 from llmstreamer.providers.modelsocket import ModelSocketClient
@@ -231,3 +231,38 @@ def test_keepalive_must_be_positive_seconds(bad: Any) -> None:
         ModelSocketStreamer(model="m", api_key="k", base_url="ws://127.0.0.1:9/ws", keepalive=bad)
     with pytest.raises(ConfigurationError, match="keepalive must be a positive number"):
         ModelSocketClient.connect("ws://127.0.0.1:9/ws", keepalive=bad)
+
+
+def test_one_reads_events_keep_their_order_around_the_slow_kinds(raw_server: Any) -> None:
+    """Events gathered per command from one read keep wire order around those routed under the lock."""
+    server = raw_server()
+    client = ModelSocketClient.connect(server.url, timeout=5)
+    try:
+        conn = client._conn
+        a = conn.command({"command": "gen"}, seq_id="s1")  # the raw server does not answer these
+        b = conn.command({"command": "gen"}, seq_id="s2")
+
+        def text(inbox: Any, t: str) -> tuple[int, bytes]:
+            event = {"event": "seq_text", "cid": inbox.cid, "seq_id": inbox.seq_id, "text": t}
+            return (OP_TEXT, json.dumps(event).encode())
+
+        conn._deliver(
+            [
+                text(a, "a1"),
+                text(b, "b1"),
+                (OP_TEXT, b'{"event": "seq_state", "seq_id": "s1", "state": "generating"}'),
+                text(a, "a2"),
+                (OP_TEXT, b'{"event": "error", "seq_id": "s2", "message": "overloaded"}'),
+                text(b, "b-late"),
+                (OP_TEXT, json.dumps({"event": "seq_text", "cid": a.cid, "text": "x"}).encode()[:-3]),  # malformed
+                text(a, "a3"),
+            ]
+        )
+        got_a = [conn.next(a, CancelToken(), 1).get("text") for _ in range(2)]
+        with pytest.raises(StreamError, match="malformed frame"):
+            conn.next(a, CancelToken(), 1)
+        got_b = [conn.next(b, CancelToken(), 1) for _ in range(2)]
+        assert (got_a, conn.states) == (["a1", "a2"], {"s1": "generating"})
+        assert [e.get("text") or e["message"] for e in got_b] == ["b1", "overloaded"]
+    finally:
+        client.close()
