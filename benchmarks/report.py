@@ -615,21 +615,20 @@ def render(res: Dict[str, Any], made: List[str], notes: str) -> str:
 
 
 def write(res: Dict[str, Any]) -> None:
-    notes = resumable = ""
+    notes, kept = "", []
     if os.path.exists(RESULTS_MD):
         with open(RESULTS_MD, encoding="utf-8") as f:
             current = f.read()
         found = re.search(r"<!-- notes:start -->.*?<!-- notes:end -->", current, re.S)
         if found:
             notes = found.group(0)
-        # benchmarks/resumable.py writes its own section; keep it at the end
-        found = re.search(r"<!-- resumable:start -->.*?<!-- resumable:end -->", current, re.S)
-        if found:
-            resumable = found.group(0)
+        # the other scripts (sessions, resumable, memory, modelsocket) write their own marked
+        # sections; keep them at the end, in their order
+        kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):start -->.*?<!-- \1:end -->", current, re.S) if m.group(1) != "notes"]
     made = plots(res)
     with open(RESULTS_MD, "w", encoding="utf-8") as f:
         text = render(res, made, notes)
-        f.write(text.rstrip("\n") + "\n\n" + resumable + "\n" if resumable else text)
+        f.write(text.rstrip("\n") + "\n\n" + "\n\n".join(kept) + "\n" if kept else text)
 
 
 def main() -> None:

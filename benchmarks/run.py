@@ -529,6 +529,7 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated sections: ceiling,throughput,latency,ttft,imports,first,cli,concurrency,sse8,profile"
     )
+    parser.add_argument("--clients", default="", help="comma-separated client names (default: all)")
     args = parser.parse_args()
     if args.setup:
         setup()
@@ -555,6 +556,7 @@ def main() -> None:
 
     started = time.time()
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (f" --only {args.only}" if only else "")
+    command += f" --clients {args.clients}" if args.clients else ""
     res: Dict[str, Any] = {
         "meta": {
             "command": command,
@@ -574,7 +576,7 @@ def main() -> None:
     )
     log("versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     server = BenchServer()
-    names = list(CLIENTS)
+    names = [n for n in CLIENTS if not args.clients or n in args.clients.split(",")]
     workers: Dict[str, Worker] = {}
     try:
         if want("ceiling"):

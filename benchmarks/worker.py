@@ -190,7 +190,8 @@ def _param(base: str, key: str, default: str) -> str:
     return default
 
 
-def concurrent(name: str, base: str, streams: int, n: int) -> None:
+def concurrent(name: str, base: str, streams: int, n: int, threads_only: bool = False) -> None:
+    """``streams`` streams at once; ``threads_only`` starts each from its own thread even if the client has ``run_many``."""
     client = _load(name)
     prepare, run = client["prepare"], client["run"]
     expected = expected_text(n)
@@ -201,7 +202,7 @@ def concurrent(name: str, base: str, streams: int, n: int) -> None:
     rss_before = _status_kib("VmRSS")
     c0 = time.process_time()
     t0 = time.perf_counter()
-    if "run_many" in client and shared is not None:
+    if "run_many" in client and shared is not None and not threads_only:
         errors = client["run_many"](shared, sinks)
     else:
 
@@ -243,6 +244,8 @@ def main() -> None:
         first(name, sys.argv[3])
     elif mode == "concurrent":
         concurrent(name, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "threads":  # memory.py: every stream started from its own thread
+        concurrent(name, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), threads_only=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

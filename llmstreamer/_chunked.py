@@ -6,9 +6,10 @@ from typing import Any, Callable, Iterator
 
 import urllib3.exceptions
 
-__all__ = ["READ_SIZE", "chunked_reader", "dechunk"]
+__all__ = ["READ_SIZE", "chunked_reader", "dechunk", "sized_reads"]
 
 READ_SIZE = 65536
+_FIRST_BUFFER = 8192  # a stream's read buffer starts here and doubles (up to READ_SIZE) when a read fills it
 
 
 def chunked_reader(raw: Any) -> Callable[[int], bytes] | None:
@@ -30,7 +31,30 @@ def chunked_reader(raw: Any) -> Callable[[int], bytes] | None:
         or raw.headers.get("content-encoding", "identity").lower() != "identity"
     ):
         return None
-    return fp.read1  # type: ignore[no-any-return]
+    return sized_reads(fp) if hasattr(fp, "readinto1") else fp.read1  # type: ignore[no-any-return]
+
+
+def sized_reads(fp: Any) -> Callable[[int], bytes]:
+    """``read1`` for ``fp`` that reads into one reused buffer and returns exactly what arrived.
+
+    ``BufferedReader.read1(65536)`` allocates 64 KiB per call and shrinks it to what the socket
+    had (often one 300-byte event): with hundreds of streams on their own threads that churns
+    the allocator's per-thread arenas. Here each stream reads into its own buffer (8 KiB, doubled
+    up to ``READ_SIZE`` while reads fill it, so bulk bodies still come in big pieces) and copies
+    out only the bytes read. ``size`` is ignored beyond the buffer's size.
+    """
+    readinto1 = fp.readinto1
+    view = memoryview(bytearray(_FIRST_BUFFER))
+
+    def read1(size: int = READ_SIZE) -> bytes:
+        nonlocal view
+        n: int = readinto1(view)
+        data = view[:n].tobytes()
+        if n == len(view) and n < READ_SIZE:
+            view = memoryview(bytearray(n * 2))
+        return data
+
+    return read1
 
 
 def dechunk(read1: Callable[[int], bytes], raw: Any) -> Iterator[bytes]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from .errors import StreamError
+from . import _json
 
 __all__ = ["EXCERPT", "epoch", "loads", "merge_extra", "sampling"]
 
@@ -50,19 +49,5 @@ def epoch(stamp: Any) -> int | None:
     return int(when.timestamp())
 
 
-# The C scanner itself: json.loads adds two regex calls per document around it.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def loads(data: str, provider: str) -> Any:
-    """Decode one wire event's JSON, or raise `StreamError` quoting its start."""
-    try:
-        value, end = _scan(data, 0)
-        if end == len(data):
-            return value
-    except (StopIteration, ValueError):
-        pass  # leading or trailing whitespace, or an error: json.loads says which
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise StreamError(f"malformed JSON in the stream: {data[:120]!r}", provider=provider) from None
+# Event JSON: jiter when the ``fast`` extra is installed, else the standard library (`_json`).
+loads = _json.loads

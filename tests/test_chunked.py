@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 from typing import Iterator
@@ -117,3 +118,36 @@ def test_bad_size_line_is_a_dropped_connection(serve: object) -> None:
     s, _ = serve([chunk(EVENTS[0]), b"zz\r\nxx\r\n"], close=True)  # type: ignore[operator]
     with pytest.raises(APIConnectionError, match="bad chunk size"):
         s.chat([Message.user("Hi")])
+
+
+class _Trickle(io.RawIOBase):
+    """A raw stream handing out its data in the pieces given, as a socket delivers them."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        if not self.pieces:
+            return 0
+        piece = self.pieces.pop(0)
+        n = min(len(b), len(piece))
+        b[:n] = piece[:n]
+        if n < len(piece):
+            self.pieces.insert(0, piece[n:])
+        return n
+
+
+def test_sized_reads_return_what_arrived_and_grow_for_bulk() -> None:
+    """Each read returns exactly the bytes that arrived, from a reused buffer that grows while reads fill it."""
+    from llmstreamer._chunked import READ_SIZE, sized_reads
+
+    bulk = bytes(range(256)) * 1024  # 256 KiB arriving at once
+    read1 = sized_reads(io.BufferedReader(_Trickle([b"a", b"bc", bulk, b"tail"]), buffer_size=1024))
+    got = [read1(READ_SIZE) for _ in range(8)]
+    assert got[:2] == [b"a", b"bc"]
+    assert [len(g) for g in got[2:7]] == [8192, 16384, 32768, 65536, 65536]
+    assert b"".join(got[2:]) + b"".join(iter(lambda: read1(READ_SIZE), b"")) == bulk + b"tail"

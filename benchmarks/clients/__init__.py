@@ -14,6 +14,7 @@ so one library's import never pollutes another's measurement.
 
 from __future__ import annotations
 
+import os
 from typing import Dict, NamedTuple
 
 __all__ = ["CLIENTS", "ClientInfo"]
@@ -33,6 +34,12 @@ CLIENTS: Dict[str, ClientInfo] = {
     "lls_iter": ClientInfo("lls", "openai", "raw", "llmstreamer OpenAIStreamer.stream() iterator"),
     "lls_cb_anth": ClientInfo("lls", "anthropic", "raw_anth", "llmstreamer AnthropicStreamer.stream_chat + on_content"),
     "lls_iter_anth": ClientInfo("lls", "anthropic", "raw_anth", "llmstreamer AnthropicStreamer.stream() iterator"),
+    "lls_cb_std": ClientInfo("lls_std", "openai", "raw", "lls_cb without jiter (plain install: stdlib json)"),
+    "lls_iter_std": ClientInfo("lls_std", "openai", "raw", "lls_iter without jiter (plain install: stdlib json)"),
+    "lls_cb_anth_std": ClientInfo("lls_std", "anthropic", "raw_anth", "lls_cb_anth without jiter (plain install: stdlib json)"),
+    "lls_iter_anth_std": ClientInfo(
+        "lls_std", "anthropic", "raw_anth", "lls_iter_anth without jiter (plain install: stdlib json)"
+    ),
     "openai": ClientInfo("sdk_openai", "openai", "raw", "openai SDK chat.completions.create(stream=True)"),
     "anthropic_create": ClientInfo(
         "sdk_anthropic", "anthropic", "raw_anth", "anthropic SDK messages.create(stream=True)"
@@ -44,3 +51,8 @@ CLIENTS: Dict[str, ClientInfo] = {
         "requests_sse", "openai", "raw", "requests + sseclient-py fed by raw.read1(65536) + json.loads"
     ),
 }
+
+if os.environ.get("BENCH_BASE_SRC"):  # before/after pairs: see clients/lls_base.py
+    for _name in ("lls_cb", "lls_iter", "lls_cb_anth", "lls_iter_anth"):
+        _info = CLIENTS[_name]
+        CLIENTS[_name + "_base"] = _info._replace(module="lls_base", what=_info.what + " (base commit)")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..._cancel import CancelToken
 from ..._closing import Closing
-from ...errors import APIConnectionError, StreamError
+from ...errors import APIConnectionError, ConfigurationError, StreamError
 from ...retry import Timeout
 from ._connection import Connection, open_connection
 from ._generation import toolbox_of
@@ -52,12 +52,16 @@ class ModelSocketClient(Closing):
         timeout: Timeout | float | None = None,
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
+        keepalive: float | None = None,
     ) -> ModelSocketClient:
         """Open the WebSocket (``url`` else ``MODELSOCKET_URL`` else the public endpoint).
 
         The key (else ``MODELSOCKET_API_KEY``) is sent as ``Authorization: Bearer`` on the
         handshake, only when there is one. ``timeout`` is seconds or a `Timeout`: ``connect``
-        bounds the handshake, ``read`` the wait for each event.
+        bounds the handshake, ``read`` the wait for each event. ``keepalive`` (seconds, off by
+        default): after that long without a frame from the server, send a ping; if nothing comes
+        back within as long again, the connection is given up and every pending command fails.
+        Pings from the server are always answered.
 
         Raises:
             APIConnectionError: the server cannot be reached, or redirected the handshake.
@@ -66,7 +70,11 @@ class ModelSocketClient(Closing):
         url = url or os.environ.get("MODELSOCKET_URL") or DEFAULT_URL
         if api_key is None:
             api_key = os.environ.get("MODELSOCKET_API_KEY") or None
-        conn = open_connection(url, api_key, timeout=Timeout.of(timeout), headers=headers, verify=verify)
+        if keepalive is not None and (isinstance(keepalive, bool) or not (isinstance(keepalive, (int, float)) and keepalive > 0)):
+            raise ConfigurationError(f"keepalive must be a positive number of seconds, got {keepalive!r}", provider=PROVIDER)
+        conn = open_connection(
+            url, api_key, timeout=Timeout.of(timeout), headers=headers, verify=verify, keepalive=keepalive
+        )
         return cls(conn)
 
     @property

@@ -1,8 +1,11 @@
 """The ModelSocket connection: one WebSocket, one reader thread, every event routed to its command.
 
-Each request carries a client-made ``cid``; the server echoes it on the events it causes. The
-reader thread parses each frame and puts it on the queue (`Inbox`) of the command registered
-under that ``cid``, never blocking: a consumer that stops reading stalls only itself. Events
+Each request carries a client-made ``cid``; the server echoes it on the events it causes. After
+websocket-client's handshake the reader thread reads the socket itself, whatever has arrived at
+once, cuts it into frames (`_ws_frames`), answers pings, and puts the events of one read on the
+queue (`Inbox`) of the command registered under their ``cid`` in one hand-off per command, with
+no lock for the usual event; it never blocks: a consumer that stops reading stalls only itself.
+With ``keepalive`` a silent connection is pinged, and given up when the ping is not answered. Events
 without a ``cid`` are routed by ``seq_id`` (an ``error`` or a ``seq_closed`` concerns every
 pending command of that sequence); ``seq_state`` is recorded; anything else is logged. A frame
 that does not parse fails only the command whose ``cid`` it names; a dropped connection fails
@@ -11,6 +14,7 @@ every pending command once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -20,13 +24,14 @@ import socket
 import threading
 from typing import Any, Callable, Iterable, Mapping
 
-import websocket
-
 from ..._cancel import CancelToken
+from ..._json import parse_utf8
 from ..._recorder import sent
 from ..._secret import Secret
+from ..._ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, messages
 from ...errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
 from ...retry import Timeout
+from ._inbox import WAKE, Inbox, Stop
 from ._wire import PROVIDER, boundary, closed_error, dial, event_error, where
 
 __all__ = ["Connection", "Inbox", "open_connection"]
@@ -36,42 +41,7 @@ log = logging.getLogger("llmstreamer.providers.modelsocket")
 _CLOSE_WAIT = 1.0  # seconds allowed for the server to answer our close frame
 _CID = re.compile(r'"cid"\s*:\s*"([^"\\]{1,200})"')
 _reader_ids = itertools.count(1)
-
-
-class _Stop:
-    """What the reader queues for a command that will get no more events: why, as an error kind."""
-
-    __slots__ = ("malformed", "message")
-
-    def __init__(self, message: str, *, malformed: bool = False) -> None:
-        self.message = message
-        self.malformed = malformed
-
-    def error(self) -> LLMStreamError:
-        """A fresh error for one consumer (each stream gets its own, to carry its own partial)."""
-        cls = StreamError if self.malformed else APIConnectionError
-        return cls(self.message, provider=PROVIDER)
-
-
-_WAKE = object()  # queued by a cancel: the waiting consumer looks at its token
-
-
-class Inbox:
-    """The queue of one pending command: the events of its ``cid``, in wire order."""
-
-    __slots__ = ("_queue", "cid", "seq_id")
-
-    def __init__(self, cid: str, seq_id: str | None) -> None:
-        self.cid = cid
-        self.seq_id = seq_id
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-
-    def put(self, item: Any) -> None:
-        self._queue.put(item)
-
-    def wake(self) -> None:
-        """Wake the consumer (a cancel): it finds the reason on its token."""
-        self._queue.put(_WAKE)
+_SLOW_KINDS = frozenset({"seq_state", "seq_closed", "error"})  # routed under the lock (`route`)
 
 
 def open_connection(
@@ -81,18 +51,23 @@ def open_connection(
     timeout: Timeout,
     headers: Mapping[str, str] | None = None,
     verify: bool | str = True,
+    keepalive: float | None = None,
 ) -> Connection:
     """Dial ``url`` (see `dial`) and start routing its events."""
     ws = dial(url, api_key, timeout=timeout, headers=headers, verify=verify)
-    return Connection(ws, url, Secret(api_key), timeout)
+    return Connection(ws, url, Secret(api_key), timeout, keepalive)
 
 
 class Connection:
     """One open ModelSocket WebSocket: send requests, route events, fail pending commands once."""
 
-    def __init__(self, ws: Any, url: str, secret: Secret, timeout: Timeout) -> None:
+    def __init__(self, ws: Any, url: str, secret: Secret, timeout: Timeout, keepalive: float | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.keepalive = keepalive  # seconds of silence before a ping (None: never)
+        self._pinged = False
+        if keepalive is not None and ws.sock is not None:
+            ws.sock.settimeout(keepalive)
         self.states: dict[str, str] = {}  # seq_id -> last seq_state ("closed" once seq_closed came)
         self._ws = ws
         self.redact: Callable[[str], str] = secret.redact  # keys never reach an error or a log
@@ -167,15 +142,21 @@ class Connection:
         while True:
             if token.reason is not None:
                 raise token.error(PROVIDER)
-            try:
-                item = inbox._queue.get(timeout=wait)
-            except queue.Empty:
-                raise APITimeoutError(
-                    f"no event from {where(self.url)} for {wait:g} s", kind="read", provider=PROVIDER
-                ) from None
-            if item is _WAKE:
+            if inbox._ready:
+                item = inbox._ready.popleft()
+            else:
+                try:
+                    item = inbox._queue.get(timeout=wait)
+                except queue.Empty:
+                    raise APITimeoutError(
+                        f"no event from {where(self.url)} for {wait:g} s", kind="read", provider=PROVIDER
+                    ) from None
+                if type(item) is list:
+                    inbox._ready.extend(item)
+                    item = inbox._ready.popleft()
+            if item is WAKE:
                 continue
-            if isinstance(item, _Stop):
+            if isinstance(item, Stop):
                 raise item.error()
             if token.recorder is not None:
                 token.recorder.received(item, self.redact)
@@ -203,15 +184,12 @@ class Connection:
     def _read_loop(self) -> None:
         why = f"the connection to {where(self.url)} was closed by the server"
         try:
+            batches = messages(self._recv)
             while True:
                 with boundary(self.url, "reading from", self.redact):
-                    opcode, data = self._ws.recv_data()
-                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    batch = next(batches, None)
+                if batch is None or not self._deliver(batch):
                     break
-                if opcode == websocket.ABNF.OPCODE_TEXT:
-                    self._dispatch(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
-                elif opcode == websocket.ABNF.OPCODE_BINARY:
-                    log.warning("modelsocket: ignored a binary frame of %d bytes", len(data))
         except LLMStreamError as exc:
             cause = exc.__cause__
             detail = self.redact(str(cause) or type(cause).__name__) if cause is not None else exc.message
@@ -222,23 +200,108 @@ class Connection:
         self._fail_all(why)
         self._ws.shutdown()
 
-    def _dispatch(self, text: str) -> None:
+    def _recv(self, size: int) -> bytes:
+        """One read of the socket (the frames are cut by `messages`); with ``keepalive``, a
+        silence of that many seconds sends a ping, and a second one ends the connection."""
+        sock = self._ws.sock
+        if sock is None:
+            return b""
+        while True:
+            try:
+                data: bytes = sock.recv(size)
+            except socket.timeout:
+                if self._pinged:
+                    raise APITimeoutError(
+                        f"{where(self.url)} did not answer a keep-alive ping within {self.keepalive:g} s",
+                        kind="read",
+                        provider=PROVIDER,
+                    ) from None
+                self._pinged = True
+                self._control(OP_PING, b"keepalive")
+                continue
+            self._pinged = False
+            return data
+
+    def _control(self, opcode: int, payload: bytes) -> None:
+        """Send a ping or a pong; a failure shows up on the next read."""
         try:
-            with boundary(self.url, "decoding a frame from", self.redact):
-                event = json.loads(text)
-            if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-                raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
-        except StreamError as exc:
-            found = _CID.search(text[:4096])
-            with self._lock:
-                inbox = self._routes.pop(found.group(1), None) if found else None
-            if inbox is None:
-                log.warning("modelsocket: dropped a malformed frame (%d characters)", len(text))
-                log.debug("modelsocket: the malformed frame: %r", text[:500])
-            else:
-                inbox.put(_Stop(exc.message, malformed=True))
-            return
-        self.route(event)
+            with boundary(self.url, "sending to", self.redact), self._send_lock:
+                if opcode == OP_PING:
+                    self._ws.ping(payload)
+                else:
+                    self._ws.pong(payload)
+        except LLMStreamError as exc:
+            log.debug("modelsocket: could not send a %s: %s", "ping" if opcode == OP_PING else "pong", exc)
+
+    def _deliver(self, batch: list[tuple[int, bytes]]) -> bool:
+        """Route one read's messages; False at the server's close frame (answered in kind).
+
+        The usual event (one with the ``cid`` of a pending command) is routed without a lock:
+        the events of one read are gathered per command and handed over in one queue operation.
+        Anything else goes through `route` under the lock, after what was gathered before it.
+        """
+        routes = self._routes
+        gathered: dict[Inbox, list[dict[str, Any]]] = {}
+        try:
+            for opcode, payload in batch:
+                if opcode != OP_TEXT:
+                    if opcode == OP_PING:
+                        self._control(OP_PONG, payload)
+                    elif opcode == OP_CLOSE:
+                        with contextlib.suppress(LLMStreamError), boundary(self.url, "closing", self.redact), self._send_lock:
+                            self._ws.send_close()
+                        return False
+                    elif opcode == OP_BINARY:
+                        log.warning("modelsocket: ignored a binary frame of %d bytes", len(payload))
+                    continue
+                try:
+                    event = self._parse(payload)
+                except StreamError as exc:
+                    for inbox, events in gathered.items():
+                        inbox.put_batch(events)
+                    gathered = {}
+                    self._malformed(payload, exc)
+                    continue
+                kind = event["event"]
+                target = routes.get(event.get("cid"))  # type: ignore[arg-type]
+                if target is not None and kind not in _SLOW_KINDS:
+                    got = gathered.get(target)
+                    if got is None:
+                        gathered[target] = [event]
+                    else:
+                        got.append(event)
+                    continue
+                for inbox, events in gathered.items():  # keep the wire order for every command
+                    inbox.put_batch(events)
+                gathered = {}
+                self.route(event)
+        finally:
+            for inbox, events in gathered.items():
+                inbox.put_batch(events)
+        return True
+
+    def _parse(self, payload: bytes) -> dict[str, Any]:
+        """One text frame's event; raises `StreamError` when it is not one."""
+        try:
+            event = parse_utf8(payload)
+        except ValueError as exc:  # what `boundary` makes of it, without a context manager per frame
+            raise StreamError(f"malformed frame from {where(self.url)} ({exc})", provider=PROVIDER) from exc
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+            text = payload[:200].decode("utf-8", "replace")
+            raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
+        return event
+
+    def _malformed(self, payload: bytes, exc: StreamError) -> None:
+        """Fail the command whose ``cid`` a malformed frame names, or log the frame."""
+        text = payload[:4096].decode("utf-8", "replace")
+        found = _CID.search(text)
+        with self._lock:
+            inbox = self._routes.pop(found.group(1), None) if found else None
+        if inbox is None:
+            log.warning("modelsocket: dropped a malformed frame (%d bytes)", len(payload))
+            log.debug("modelsocket: the malformed frame: %r", text[:500])
+        else:
+            inbox.put(Stop(exc.message, malformed=True))
 
     def route(self, event: dict[str, Any]) -> None:
         """Deliver one parsed event to the command(s) it concerns."""
@@ -281,7 +344,7 @@ class Connection:
             routes = list(self._routes.values())
             self._routes.clear()
         for inbox in routes:
-            inbox.put(_Stop(why))
+            inbox.put(Stop(why))
 
     def close(self, seq_ids: Iterable[str] = ()) -> None:
         """Fail what is pending (once), close ``seq_ids`` on the server, say goodbye, and wait for

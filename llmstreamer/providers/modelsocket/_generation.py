@@ -119,6 +119,7 @@ def stream(
         inbox, rounds = resume[0].inbox, resume[0].rounds
     token.attach(inbox.wake)
     counts: tuple[int, int] | None = None
+    told: tuple[int, int] | None = None  # the counts last given as a usage event
     hidden = False
     try:
         if resume is not None:
@@ -134,10 +135,13 @@ def stream(
                 if text and not hidden:
                     yield Event("content", text)
                 given, made = event.get("num_input_tokens"), event.get("num_output_tokens")
-                if type(given) is int and type(made) is int and (given, made) != counts:
-                    counts = (given, made)
-                    yield Event("usage", data=Usage(input_tokens=given, output_tokens=made))
-            elif kind == "seq_tool_call":
+                if type(given) is int and type(made) is int:
+                    counts = (given, made)  # told as one usage event when the generation stops or pauses
+                continue
+            if counts is not None and counts != told:
+                told = counts
+                yield Event("usage", data=Usage(input_tokens=counts[0], output_tokens=counts[1]))
+            if kind == "seq_tool_call":
                 rounds += 1
                 stopped = yield from _tool_round(conn, inbox, seq_id, toolbox, options, token, event, rounds, gen, outcome)
                 if stopped:

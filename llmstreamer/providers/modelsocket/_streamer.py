@@ -34,7 +34,8 @@ class ModelSocketStreamer(Streamer):
 
     One WebSocket is shared by every stream of the streamer: it is opened on first use and
     closed by `close`. ``base_url`` is the ``ws://`` or ``wss://`` URL. Extra constructor
-    keywords: ``tool_prompt`` (the server-side tool-call instructions) and ``skip_prelude``.
+    keywords: ``tool_prompt`` (the server-side tool-call instructions), ``skip_prelude`` and
+    ``keepalive`` (seconds of silence before a ping; see `ModelSocketClient.connect`).
 
     Options: ``system``, ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``,
     ``seed``, ``tools`` (run here when the model calls them; their definitions are appended as a
@@ -71,9 +72,20 @@ class ModelSocketStreamer(Streamer):
     )
 
     def __init__(
-        self, model: str | None = None, *, tool_prompt: str | None = None, skip_prelude: bool = False, **kwargs: Any
+        self,
+        model: str | None = None,
+        *,
+        tool_prompt: str | None = None,
+        skip_prelude: bool = False,
+        keepalive: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(model, **kwargs)
+        if keepalive is not None and (isinstance(keepalive, bool) or not (isinstance(keepalive, (int, float)) and keepalive > 0)):
+            raise ConfigurationError(
+                f"keepalive must be a positive number of seconds, got {keepalive!r}", provider=self.provider
+            )
+        self.keepalive = keepalive
         if not self.base_url.startswith(("ws://", "wss://")):
             raise ConfigurationError(
                 f"base_url must start with ws:// or wss://, got {self.base_url!r}", provider=self.provider
@@ -92,7 +104,12 @@ class ModelSocketStreamer(Streamer):
             if client is not None:
                 client.close()  # joins the reader of the dead connection
             client = self._client = ModelSocketClient.connect(
-                self.base_url, self.api_key.value, timeout=self.timeout, headers=self.headers, verify=self.verify
+                self.base_url,
+                self.api_key.value,
+                timeout=self.timeout,
+                headers=self.headers,
+                verify=self.verify,
+                keepalive=self.keepalive,
             )
             return client
 
