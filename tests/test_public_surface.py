@@ -74,7 +74,7 @@ PUBLIC = {
         "Streamer", "loads",
     ],
     "llmstreamer.providers": [
-       
+
     ],
     "llmstreamer.providers.anthropic": [
         "ADAPTIVE_MAX_TOKENS", "API_VERSION", "AnthropicStreamer", "DEFAULT_MAX_TOKENS", "EFFORTS",
