@@ -53,20 +53,6 @@ def raw(*deltas: dict[str, Any], finish: str = "stop", usage: dict[str, Any] | N
     ]
 
 
-@pytest.mark.parametrize("writes", ["whole", "event", "byte"])
-def test_text_arrives_exactly(server: FakeLLMServer, recorder: Recorder, writes: str) -> None:
-    """The answer's text arrives exactly, fragment by fragment, however the bytes are split."""
-    server.add(Reply(text=["Bonjour", ", ça", " va ?"], writes=writes))
-    make(server).stream_chat(HI, recorder).wait(5)
-    assert recorder.calls == [
-        ("content", "Bonjour"),
-        ("content", ", ça"),
-        ("content", " va ?"),
-        ("usage", 10, 3),
-        ("finish", "Bonjour, ça va ?"),
-    ]
-
-
 def test_thinking_pieces_are_kept_apart_from_text(server: FakeLLMServer, recorder: Recorder) -> None:
     """Typed content pieces: thinking pieces go to on_thinking, text pieces to on_content."""
     server.add(Reply(thinking=["Let", " me think."], text=["It is", " 4."]))

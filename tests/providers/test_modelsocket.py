@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,7 +27,6 @@ from llmstreamer import (
     ModelSocketStreamer,
     NotFoundError,
     RateLimitError,
-    RetryPolicy,
     StreamCancelled,
     StreamError,
     Timeout,
@@ -49,33 +48,11 @@ from llmstreamer.testing.modelsocket import (
 )
 
 from ..conftest import Recorder
+from .conftest import MODELSOCKET_KEY, MODELSOCKET_MODEL
 
-KEY = "ms-secret-key-0451"
-MODEL = "meta/llama3.1-8b-instruct-free"
+KEY, MODEL = MODELSOCKET_KEY, MODELSOCKET_MODEL
 HI = [Message.user("Hi")]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "modelsocket_fork.py"
-
-
-@pytest.fixture
-def ms() -> Iterator[FakeModelSocketServer]:
-    """A fresh fake ModelSocket server that wants ``KEY``."""
-    with FakeModelSocketServer(api_key=KEY) as srv:
-        yield srv
-
-
-@pytest.fixture
-def streamer(ms: FakeModelSocketServer) -> Iterator[ModelSocketStreamer]:
-    """A streamer on the fake server, closed afterwards."""
-    s = ModelSocketStreamer(model=MODEL, api_key=KEY, base_url=ms.url, timeout=5, retry=RetryPolicy.none())
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(ms: FakeModelSocketServer) -> Iterator[ModelSocketClient]:
-    """A sequence client on the fake server, closed afterwards."""
-    with ModelSocketClient.connect(ms.url, KEY, timeout=5) as c:
-        yield c
 
 
 @tool

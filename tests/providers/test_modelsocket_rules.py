@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,7 +15,6 @@ from llmstreamer import (
     ModelSocketClient,
     ModelSocketStreamer,
     RateLimitError,
-    RetryPolicy,
     ServerError,
     Timeout,
     Tool,
@@ -24,35 +23,13 @@ from llmstreamer import (
 from llmstreamer.testing.modelsocket import Fail, FakeModelSocketServer, Generation, ToolCalls
 
 from ..conftest import Recorder, wait_until
+from .conftest import MODELSOCKET_KEY, MODELSOCKET_MODEL
 
-KEY = "ms-secret-key-0451"
-MODEL = "meta/llama3.1-8b-instruct-free"
+KEY, MODEL = MODELSOCKET_KEY, MODELSOCKET_MODEL
 HI = [Message.user("Weather in Paris?")]
 # a declaration only: the model sees it, the caller runs it
 WEATHER = Tool("get_weather", "The weather in a city.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 CALL = {"name": "get_weather", "args": '{"city": "Paris"}', "id": "functions.get_weather:0"}
-
-
-@pytest.fixture
-def ms() -> Iterator[FakeModelSocketServer]:
-    """A fresh fake ModelSocket server that wants ``KEY``."""
-    with FakeModelSocketServer(api_key=KEY) as srv:
-        yield srv
-
-
-@pytest.fixture
-def streamer(ms: FakeModelSocketServer) -> Iterator[ModelSocketStreamer]:
-    """A streamer on the fake server, closed afterwards."""
-    s = ModelSocketStreamer(model=MODEL, api_key=KEY, base_url=ms.url, timeout=5, retry=RetryPolicy.none())
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(ms: FakeModelSocketServer) -> Iterator[ModelSocketClient]:
-    """A sequence client on the fake server, closed afterwards."""
-    with ModelSocketClient.connect(ms.url, KEY, timeout=5) as c:
-        yield c
 
 
 def data(request: dict[str, Any]) -> dict[str, Any]:
