@@ -48,6 +48,7 @@ _FOREIGN = (
 _CONNECT_TIMEOUTS = (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)
 _READ_TIMEOUTS = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, socket.timeout)
 _TLS = (requests.exceptions.SSLError, urllib3.exceptions.SSLError, ssl.SSLError)
+Redact = Callable[[str], str]
 
 
 def _same(text: str) -> str:
@@ -90,14 +91,8 @@ def _timeout_error(exc: BaseException, provider: str, place: str, doing: str, ti
 
 
 def translate(
-    exc: BaseException,
-    *,
-    provider: str,
-    url: str,
-    doing: str,
-    redact: Callable[[str], str] = _same,
-    timeout: Timeout | None = None,
-    token: CancelToken | None = None,
+    exc: BaseException, *, provider: str, url: str, doing: str, redact: Redact = _same,
+    timeout: Timeout | None = None, token: CancelToken | None = None,
 ) -> LLMStreamError:
     """The llmstreamer error for a foreign exception raised while ``doing`` (`CONNECTING`...) ``url``."""
     if isinstance(exc, LLMStreamError):
@@ -142,11 +137,7 @@ def translate(
 
 @contextlib.contextmanager
 def boundary(
-    provider: str,
-    url: str,
-    doing: str,
-    redact: Callable[[str], str] = _same,
-    timeout: Timeout | None = None,
+    provider: str, url: str, doing: str, redact: Redact = _same, timeout: Timeout | None = None,
     token: CancelToken | None = None,
 ) -> Iterator[None]:
     """Run the block; a foreign exception escaping it is raised as its llmstreamer error (`translate`)."""
