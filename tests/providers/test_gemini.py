@@ -15,7 +15,6 @@ from llmstreamer import (
     ConfigurationError,
     GeminiStreamer,
     ImagePart,
-    IncompleteStreamError,
     Message,
     NotFoundError,
     PermissionDeniedError,
@@ -346,16 +345,6 @@ def test_blocked_prompt_is_a_bad_request_naming_the_reason(server: FakeLLMServer
     err = recorder.error
     assert err.error_type == "PROHIBITED_CONTENT" and "PROHIBITED_CONTENT" in str(err)
     assert len(server.requests) == 1
-
-
-def test_body_ending_before_a_finish_reason_is_incomplete(server: FakeLLMServer, recorder: Any) -> None:
-    """Without the finishReason event the stream is truncated, and the partial text is kept."""
-    server.add(Reply(text="Hello there", truncate=True))
-    run(make(server), recorder)
-    assert recorder.calls == [("content", "Hello"), ("content", " there"), ("error", "IncompleteStreamError")]
-    assert isinstance(recorder.error, IncompleteStreamError)
-    assert recorder.error.partial.text == "Hello there"
-    assert "finishReason" in str(recorder.error)
 
 
 # --- the request -----------------------------------------------------------------------------

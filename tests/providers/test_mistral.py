@@ -12,7 +12,6 @@ from llmstreamer import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
-    IncompleteStreamError,
     Message,
     MistralStreamer,
     Model,
@@ -188,16 +187,6 @@ def test_in_band_error_of_unknown_type_is_a_stream_error(server: FakeLLMServer) 
     server.add(Reply(text="x", error={"type": "weird_failure", "message": "odd"}))
     with pytest.raises(StreamError, match="weird_failure: odd"):
         make(server).chat(HI)
-
-
-def test_truncated_stream_is_incomplete(server: FakeLLMServer, recorder: Recorder) -> None:
-    """A body that ends without data: [DONE] fails with IncompleteStreamError carrying the partial text."""
-    server.add(Reply(text=["Cut", " short"], truncate=True))
-    make(server).stream_chat(HI, recorder).wait(5)
-    assert recorder.calls == [("content", "Cut"), ("content", " short"), ("error", "IncompleteStreamError")]
-    error = recorder.error
-    assert isinstance(error, IncompleteStreamError) and "data: [DONE]" in str(error)
-    assert error.partial is not None and error.partial.text == "Cut short"
 
 
 def test_request_body_carries_model_system_and_options(server: FakeLLMServer) -> None:

@@ -14,7 +14,6 @@ from llmstreamer import (
     BadRequestError,
     ConfigurationError,
     ImagePart,
-    IncompleteStreamError,
     Message,
     NotFoundError,
     OllamaStreamer,
@@ -248,16 +247,6 @@ def test_in_band_error_does_not_wait_for_the_server_to_close(server: FakeLLMServ
     server.add(Reply(events=[piece("Hi"), line({"error": "something broke"})], stall_after=2))
     run(make(server), recorder)
     assert recorder.calls == [("content", "Hi"), ("error", "StreamError")]
-
-
-def test_body_ending_before_done_is_incomplete(server: FakeLLMServer, recorder: Any) -> None:
-    """Without the done line the stream is truncated, and the partial text is kept."""
-    server.add(Reply(text="Hello there", truncate=True))
-    run(make(server), recorder)
-    assert recorder.calls == [("content", "Hello"), ("content", " there"), ("error", "IncompleteStreamError")]
-    assert isinstance(recorder.error, IncompleteStreamError)
-    assert recorder.error.partial.text == "Hello there"
-    assert '"done": true' in str(recorder.error)
 
 
 # --- the request -----------------------------------------------------------------------------

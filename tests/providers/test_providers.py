@@ -79,6 +79,8 @@ PROVIDERS: dict[str, tuple[Callable[[RecordedRequest], dict[str, Any]], tuple[st
     "llamacpp": (_chat_completions("max_tokens"), ALL_FINISH),
     # pixigpt does not stream: its preset's one-JSON-answer rounds are pinned in test_pixigpt_chat.py
 }
+# the terminal event a truncation error names, where it is not Chat Completions' ``data: [DONE]``
+TERMINAL = {"anthropic": "message_stop", "gemini": "finishReason", "ollama": '"done": true'}
 
 
 @pytest.fixture(params=sorted(PROVIDERS))
@@ -158,11 +160,13 @@ def test_in_band_error(server: FakeLLMServer, name: str) -> None:
 
 
 def test_truncation(server: FakeLLMServer, name: str) -> None:
-    """A body that ends before the provider's terminal event is IncompleteStreamError with the partial text."""
+    """A body that ends before the provider's terminal event is IncompleteStreamError naming that
+    event, with the partial text."""
     server.add(Reply(text=["cut", " off"], truncate=True))
     with pytest.raises(IncompleteStreamError) as info:
         make(server, name).chat([Message.user("Hi")])
     assert info.value.partial is not None and info.value.partial.text == "cut off"
+    assert TERMINAL.get(name, "[DONE]") in str(info.value)
 
 
 def test_cancellation(server: FakeLLMServer, name: str) -> None:
