@@ -6,7 +6,6 @@ when /usr/bin/chromedriver is missing outside CI; in CI (``CI`` set) these tests
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import threading
@@ -29,7 +28,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "flask_chat" / "app.py"
+from .test_web_examples import load  # noqa: E402
+
 SAD = "I am sad about my mother"
 LONG = "I remember my childhood home very well"  # Eliza answers it in 13 words
 CHROME_FLAGS = (
@@ -65,11 +65,7 @@ class SpyEliza(ElizaStreamer):
 @pytest.fixture(scope="module")
 def chat_example() -> ModuleType:
     """examples/flask_chat/app.py."""
-    spec = importlib.util.spec_from_file_location("browser_flask_chat", APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("flask_chat/app.py", "browser_flask_chat")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -15,19 +14,15 @@ from llmstreamer._sse import SSEParser
 from llmstreamer.testing import FakeLLMServer, Reply
 from llmstreamer.web import ResumableStreams
 
-flask = pytest.importorskip("flask")
+from .test_web_examples import load
 
-APP = Path(__file__).resolve().parents[2] / "examples" / "flask_chat" / "app.py"
+flask = pytest.importorskip("flask")
 
 
 @pytest.fixture(scope="module")
 def example() -> ModuleType:
     """examples/flask_chat/app.py, imported as a module."""
-    spec = importlib.util.spec_from_file_location("example_flask_chat_sessions", APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("flask_chat/app.py", "example_flask_chat_sessions")
 
 
 def events_of(body: bytes) -> list[tuple[str, dict[str, Any]]]:
