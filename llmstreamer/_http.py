@@ -1,6 +1,7 @@
 """The HTTP transport: a pooled ``requests`` adapter, redirects, timeouts, error mapping, abort.
 
-This is the one place where ``requests``/``urllib3`` exceptions become llmstreamer errors. A
+Every call into ``requests``/``urllib3`` runs inside `_boundary.boundary`, where their exceptions
+become llmstreamer errors (the WebSocket transport uses the same boundary). A
 chunked body is de-chunked in bulk (``_chunked``); any other body is read with
 ``raw.read1(65536, decode_content=True)``. Both hand over whatever bytes have arrived without
 waiting to fill a buffer (``iter_content`` and ``iter_lines`` hold small events back on
@@ -13,31 +14,21 @@ payloads are read in ``_wire_errors``.
 from __future__ import annotations
 
 import logging
-import re
-import socket
 import time
 from typing import Iterator
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import attrs
 import requests
 import requests.adapters
-import urllib3
-import urllib3.connection
-import urllib3.connectionpool
-import urllib3.exceptions
-import urllib3.util.connection
 
+from ._boundary import CONNECTING, READING, boundary, origin
 from ._cancel import CancelToken
 from ._chunked import READ_SIZE, chunked_reader, dechunk
 from ._connection import Adapter, local
 from ._secret import Secret
 from ._wire_errors import error_from_body
-from .errors import (
-    APIConnectionError,
-    APITimeoutError,
-    LLMStreamError,
-)
+from .errors import APIConnectionError, LLMStreamError
 from .retry import Timeout
 
 log = logging.getLogger(__name__)
@@ -70,13 +61,6 @@ def is_json(content_type: str) -> bool:
     """True for a JSON media type (``application/json``, ``...+json``): an error body, not a stream."""
     mime = content_type.split(";", 1)[0].strip().lower()
     return mime == "application/json" or mime.endswith("+json")
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in: what "same origin" compares."""
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 class Transport:
@@ -137,18 +121,19 @@ class Transport:
             local.token = token
             local.abort = None
             try:
-                resp = self._adapter.send(
-                    prep,
-                    stream=True,
-                    timeout=(timeout.connect, timeout.read),
-                    verify=self.verify,
-                    proxies=self._proxies_for(url),
-                )
-            except Exception as exc:
+                with boundary(self.provider, url, CONNECTING, self.redact, timeout, token):
+                    resp = self._adapter.send(
+                        prep,
+                        stream=True,
+                        timeout=(timeout.connect, timeout.read),
+                        verify=self.verify,
+                        proxies=self._proxies_for(url),
+                    )
+            except BaseException:
                 abort = local.abort
                 if abort is not None:
                     token.detach(abort)
-                raise self.translate(exc, token, url, timeout, connecting=True) from None
+                raise
             finally:
                 local.token = None
             resp._llmstreamer_abort = local.abort  # type: ignore[attr-defined]
@@ -217,7 +202,7 @@ class Transport:
         """Yield the body's bytes as they arrive; transport failures become llmstreamer errors."""
         raw = resp.raw
         fast = chunked_reader(raw)
-        try:
+        with boundary(self.provider, resp.url, READING, self.redact, timeout, token):
             if fast is not None:
                 yield from dechunk(fast, raw)
             else:
@@ -227,8 +212,6 @@ class Transport:
                     if not data:
                         break
                     yield data
-        except Exception as exc:
-            raise self.translate(exc, token, resp.url, timeout, connecting=False) from None
         if token.reason is not None:
             raise token.error(self.provider)
 
@@ -257,77 +240,3 @@ class Transport:
             redact=self.redact,
             reason=resp.reason or "",
         )
-
-    def translate(
-        self, exc: BaseException, token: CancelToken, url: str, timeout: Timeout, *, connecting: bool
-    ) -> LLMStreamError:
-        """Turn a requests/urllib3/socket exception into an llmstreamer error."""
-        if isinstance(exc, LLMStreamError):
-            return exc
-        if token.reason is not None:
-            return token.error(self.provider)
-        scheme, host, port = origin(url)
-        where = f"{scheme}://{host}:{port}"
-        why = self.redact(_innermost(exc))
-        if isinstance(exc, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
-            return APITimeoutError(
-                f"timed out connecting to {where} after {timeout.connect:g} s", kind="connect", provider=self.provider
-            )
-        if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, socket.timeout)):
-            waiting = "the response" if connecting else "more of the stream"
-            return APITimeoutError(
-                f"no data from {where} for {timeout.read:g} s while waiting for {waiting}",
-                kind="read",
-                provider=self.provider,
-            )
-        if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)) or "CERTIFICATE_VERIFY" in why:
-            return APIConnectionError(
-                f"TLS error with {where}: {why}. Certificates are verified by default; pass "
-                "verify='/path/to/ca.pem' to trust a private CA",
-                provider=self.provider,
-            )
-        if connecting:
-            chain = _chain(exc)
-            resolving = any(isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in chain)
-            if resolving or "NameResolution" in why or "Name or service not known" in why or "getaddrinfo" in why:
-                error = APIConnectionError(f"cannot resolve host {host!r}: {why}", provider=self.provider)
-            elif isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
-                error = APIConnectionError(f"invalid URL {url!r}: {why}", provider=self.provider)
-            else:
-                error = APIConnectionError(f"cannot connect to {where}: {why}", provider=self.provider)
-            # No connection, so no request: a create may be sent again without risk (``_rest``).
-            error._unsent = resolving or any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain)  # type: ignore[attr-defined]
-            return error
-        return APIConnectionError(f"the connection to {where} dropped mid-stream: {why}", provider=self.provider)
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and every exception it wraps, the most specific last (urllib3 wraps errors several deep)."""
-    seen: set[int] = set()
-    found: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    while stack:
-        cur = stack.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        found.append(cur)
-        for arg in getattr(cur, "args", ()):
-            if isinstance(arg, BaseException):
-                stack.append(arg)
-        reason = getattr(cur, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-        if cur.__cause__ is not None:
-            stack.append(cur.__cause__)
-    return found
-
-
-def _innermost(exc: BaseException) -> str:
-    """The most specific message in an exception chain."""
-    best = _chain(exc)[-1]
-    text = str(best) or type(best).__name__
-    text = re.sub(r"<urllib3\.[^>]*>: ", "", text)
-    return text if len(text) <= 300 else text[:297] + "..."
-
-

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Mapping
 
 from ._wire_errors import request_id_of
 from .errors import LLMStreamError, StreamCancelled, StreamError
@@ -251,8 +251,6 @@ class Recorder:
         self._sent_at = time.monotonic()
         fns = self.fns["on_request"]
         if fns:
-            redact = self.redact
-            headers = {k: "***" if k.lower() in _SECRET_HEADERS else redact(v) for k, v in req.headers.items()}
             self._call(
                 fns,
                 RequestInfo(
@@ -260,19 +258,22 @@ class Recorder:
                     provider=self.provider,
                     model=self.model,
                     method=req.method,
-                    url=redact(req.url),
-                    headers=headers,
+                    url=self.redact(req.url),
+                    headers=self._shown(req.headers),
                     body_size=size,
                     attempt=self._attempt,
                 ),
             )
 
+    def _shown(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """``headers`` as hooks see them: credential headers as ``***``, the key redacted from the rest."""
+        redact = self.redact
+        return {k: "***" if k.lower() in _SECRET_HEADERS else redact(v) for k, v in headers.items()}
+
     def response(self, resp: Any) -> None:
         """``on_response``: the status and headers of a ``requests`` response arrived."""
         fns = self.fns["on_response"]
         if fns:
-            redact = self.redact
-            headers = {k: "***" if k.lower() in _SECRET_HEADERS else redact(v) for k, v in resp.headers.items()}
             self._call(
                 fns,
                 ResponseInfo(
@@ -282,7 +283,7 @@ class Recorder:
                     status=resp.status_code,
                     request_id=request_id_of(resp.headers),
                     time_to_headers=time.monotonic() - self._sent_at,
-                    headers=headers,
+                    headers=self._shown(resp.headers),
                     attempt=self._attempt,
                 ),
             )

@@ -244,9 +244,7 @@ class ChatCompletionsStreamer(HTTPStreamer):
                 if state.details:
                     return (self._flush_details(state), *_DONE)
                 return _DONE
-            if not data:
-                return _NOTHING
-            obj = loads(data, provider)
+            obj = loads(data, provider) if data else None  # an empty event, like a non-object, is skipped
             if type(obj) is not dict:
                 return _NOTHING
             choices = obj.get("choices")

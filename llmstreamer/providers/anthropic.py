@@ -222,9 +222,7 @@ class AnthropicStreamer(HTTPStreamer):
         blocks: dict[int, str] = {}
 
         def decode(name: str, data: str) -> Iterable[Event]:
-            if not data:
-                return _NOTHING
-            obj = loads(data, provider)
+            obj = loads(data, provider) if data else None  # an empty event, like a non-object, is skipped
             if type(obj) is not dict:
                 return _NOTHING
             kind = obj.get("type") or name

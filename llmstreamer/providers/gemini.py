@@ -221,9 +221,7 @@ class GeminiStreamer(HTTPStreamer):
         state = _RoundState()
 
         def decode(name: str, data: str) -> Iterable[Event]:
-            if not data:
-                return _NOTHING
-            obj = loads(data, provider)
+            obj = loads(data, provider) if data else None  # an empty event, like a non-object, is skipped
             if type(obj) is not dict:
                 return _NOTHING
             events: list[Event] = []

@@ -72,14 +72,13 @@ def test_any_resolver_failure_is_named_as_such() -> None:
     import requests
     import urllib3
 
-    from llmstreamer._cancel import CancelToken
-    from llmstreamer._http import Transport
+    from llmstreamer._boundary import CONNECTING, translate
 
     connection = urllib3.connection.HTTPConnection("offline.invalid", 80)
     failed = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
     inner = urllib3.exceptions.NameResolutionError("offline.invalid", connection, failed)
     wrapped = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/v1", inner))  # type: ignore[arg-type]
-    error = Transport(provider="openai").translate(wrapped, CancelToken(), "http://offline.invalid/v1", Timeout(), connecting=True)
+    error = translate(wrapped, provider="openai", url="http://offline.invalid/v1", doing=CONNECTING)
     assert type(error) is APIConnectionError and "cannot resolve host 'offline.invalid'" in str(error)
 
 

@@ -1,8 +1,7 @@
 """Key hygiene on every HTTP provider: never in repr, str, logs, errors, URLs, CLI JSON or web events.
 
-``tests/test_security.py`` pins the basics for OpenAI and Anthropic; this file runs them on
-every provider and adds the paths that are easy to forget: an in-band error event or a retried
-error that echoes the key, log records of every logger (urllib3 included) at every level, the
+Each check runs on every provider, with the paths that are easy to forget: an in-band error
+event or a retried error that echoes the key, log records of every logger (urllib3 included) at every level, the
 command line's ``--json`` output and the web bridge's ``error`` event.
 """
 

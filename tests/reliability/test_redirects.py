@@ -74,6 +74,23 @@ def test_user_credential_headers_are_dropped_too(flavor: str, server: FakeLLMSer
     assert not {"api-key", "x-api-key", "x-goog-api-key", "authorization"} & set(sent)
 
 
+def test_credentials_stay_on_a_redirect_within_the_origin(flavor: str, server: FakeLLMServer) -> None:
+    """A redirect within the same origin is followed with the credential header still sent."""
+    server.add(moved(307, server.url))
+    with make(flavor, server.base_url(flavor)) as s:
+        assert s.chat(HI).text == "Hello from the fake server."
+    assert len(server.requests) == 2
+    assert all(KEY in r.headers[CREDENTIAL[flavor]] for r in server.requests)
+
+
+def test_a_redirect_loop_is_bounded(flavor: str, server: FakeLLMServer) -> None:
+    """A redirect loop ends in APIConnectionError after five hops (six requests), not forever."""
+    server.default = moved(307, server.url)
+    with make(flavor, server.base_url(flavor)) as s, pytest.raises(APIConnectionError, match="more than 5 redirects"):
+        s.chat(HI)
+    assert len(server.requests) == 6
+
+
 # --- the WebSocket handshake --------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """The ModelSocket transport edge: the WebSocket handshake, and foreign exceptions made ours.
 
-`boundary` is the one place where websocket-client, ``json`` and socket exceptions become
-llmstreamer errors (``raise ... from exc``). `dial` sends the API key only in the handshake's
+`boundary` names the transport layer's one boundary (`llmstreamer._boundary`, which the HTTP
+transport uses too) for ModelSocket: websocket-client, ``json`` and socket exceptions become
+llmstreamer errors there (``raise ... from exc``). `dial` sends the API key only in the handshake's
 ``Authorization`` header, to the configured origin: a redirected handshake is refused, never
 followed (websocket-client would follow it and send the header again). `event_error` maps an
 in-band ``error`` event to the error class of its ``code``.
@@ -9,22 +10,20 @@ in-band ``error`` event to the error class of its ``code``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import ssl
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, ContextManager, Mapping
 
 import websocket
 
+from ... import _boundary
+from ..._boundary import CONNECTING, where
 from ..._fields import EXCERPT
-from ..._http import REDIRECTS, origin
+from ..._http import REDIRECTS
 from ..._secret import Secret
-from ..._wire_errors import error_from_body
 from ...errors import (
     APIConnectionError,
-    APITimeoutError,
     ConfigurationError,
     LLMStreamError,
     StreamError,
@@ -41,35 +40,12 @@ PROVIDER = "modelsocket"
 SUBPROTOCOL = "modelsocket.v0"
 
 
-def where(url: str) -> str:
-    """The origin of a URL (``ws://host:port``), what errors and logs name: never a path or query."""
-    scheme, host, port = origin(url)
-    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
-
-
-@contextlib.contextmanager
-def boundary(url: str, doing: str, redact: Callable[[str], str], timeout: float | None = None) -> Iterator[None]:
-    """Turn websocket-client, ``json`` and socket exceptions into llmstreamer errors (the only place).
+def boundary(url: str, doing: str, redact: Callable[[str], str], timeout: Timeout | None = None) -> ContextManager[None]:
+    """The transport layer's foreign-exception boundary for a ModelSocket connection to ``url``.
 
     ``doing`` completes "while ..." in messages (``"connecting to"``, ``"reading from"``).
     """
-    try:
-        yield
-    except LLMStreamError:
-        raise
-    except websocket.WebSocketBadStatusException as exc:
-        headers = {str(k).lower(): str(v) for k, v in (exc.resp_headers or {}).items()}
-        body = exc.resp_body.decode("utf-8", "replace") if isinstance(exc.resp_body, bytes) else ""
-        reason = exc.status_message if isinstance(exc.status_message, str) else ""
-        raise error_from_body(exc.status_code, body, headers, provider=PROVIDER, redact=redact, reason=reason) from exc
-    except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
-        kind = "connect" if doing == "connecting to" else "read"
-        raise APITimeoutError(f"timed out {doing} {where(url)} after {timeout or 0:g} s", kind=kind, provider=PROVIDER) from exc
-    except (websocket.WebSocketException, OSError) as exc:
-        why = redact(str(exc) or type(exc).__name__)
-        raise APIConnectionError(f"the connection failed while {doing} {where(url)}: {why}", provider=PROVIDER) from exc
-    except ValueError as exc:  # json, and text that is not UTF-8
-        raise StreamError(f"malformed frame from {where(url)} ({exc})", provider=PROVIDER) from exc
+    return _boundary.boundary(PROVIDER, url, doing, redact, timeout)
 
 
 def _sslopt(verify: bool | str) -> dict[str, Any]:
@@ -102,7 +78,7 @@ def dial(
     ws: Any = websocket.WebSocket(sslopt=_sslopt(verify), skip_utf8_validation=True, enable_multithread=True)
     log.debug("modelsocket: connecting to %s", where(url))
     try:
-        with boundary(url, "connecting to", redact, timeout.connect):
+        with boundary(url, CONNECTING, redact, timeout):
             ws.connect(url, header=header, timeout=timeout.connect, redirect_limit=0, suppress_origin=True)
     except APIConnectionError:
         answer = ws.handshake_response
