@@ -9,7 +9,8 @@ Example::
     h = s.stream_chat([Message.user("Hello")], StreamCallbacks(on_content=print))
     h.wait()
 
-Provider classes, the streamer base and the registry are imported on first use, so
+Provider classes, the streamer base, the registry, `Conversation`, the session stores and the
+hooks are imported on first use, so
 ``import llmstreamer`` stays cheap.
 """
 
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import providers
 from .callbacks import StreamCallbacks, StreamHandler
-from .conversation import Conversation
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -43,7 +43,6 @@ from .errors import (
     StreamError,
     ToolError,
 )
-from .hooks import set_default_hooks
 from .models import (
     DocumentPart,
     Event,
@@ -58,7 +57,6 @@ from .models import (
     Usage,
 )
 from .retry import RetryPolicy, Timeout
-from .sessions import open_session_store
 
 if TYPE_CHECKING:
     from ._agent_store import AgentStore
@@ -66,6 +64,8 @@ if TYPE_CHECKING:
     from ._engine import StreamHandle
     from ._file_tools import file_tools
     from .agents import Agent
+    from .conversation import Conversation
+    from .hooks import set_default_hooks
     from .provider import HTTPStreamer, Streamer
     from .providers.anthropic import AnthropicStreamer
     from .providers.compatible import OpenAICompatibleStreamer
@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from .providers.ollama import OllamaStreamer
     from .providers.openai import OpenAIStreamer
     from .registry import ProviderInfo, list_providers, streamer
+    from .sessions import open_session_store
     from .tools import Tool, Toolbox, tool
 
 __version__ = "0.1.0"
@@ -106,6 +107,9 @@ _LAZY = {
     "file_tools": "llmstreamer._file_tools",
     "Agent": "llmstreamer.agents",
     "AgentStore": "llmstreamer._agent_store",
+    "Conversation": "llmstreamer.conversation",
+    "open_session_store": "llmstreamer.sessions",
+    "set_default_hooks": "llmstreamer.hooks",
 }
 
 __all__ = [
