@@ -3,7 +3,8 @@
 - ``python micro.py sse8 [REPS]``: parse one 8 MiB SSE event with llmstreamer's `SSEParser`, fed
   in 64 KiB pieces as ``read1`` delivers them (one ``data:`` line, and the same size as 8,192
   ``data:`` lines of 1 KiB); median seconds.
-- ``python micro.py profile BASE N [REPS]``: where the time of one ``N``-chunk OpenAI stream goes.
+- ``python micro.py profile BASE N [REPS] [WIRE]``: where the time of one ``N``-chunk stream goes
+  (``WIRE`` ``openai``, the default, or ``anthropic``).
   ``BASE`` is a benchmark server URL (``http://127.0.0.1:PORT``). The stages are timed
   cumulatively on the real path and in isolation on captured data, then the whole stream runs
   under cProfile (on the calling thread: ``_engine.dispatch``, exactly what the worker thread of
@@ -69,8 +70,17 @@ def sse8(reps: int) -> Dict[str, Any]:
     return out
 
 
-def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
-    from llmstreamer import Message, OpenAIStreamer, StreamCallbacks, _engine
+def _streamer(base: str, wire: str) -> Any:
+    """The llmstreamer client of ``wire`` (``openai`` or ``anthropic``) for a server prefix ``base``."""
+    from llmstreamer import AnthropicStreamer, OpenAIStreamer
+
+    if wire == "anthropic":
+        return AnthropicStreamer(model="claude-sonnet-4-6", api_key="sk-ant-bench", base_url=base)
+    return OpenAIStreamer(model="gpt-4o-mini", api_key="sk-bench", base_url=base + "/v1")
+
+
+def profile(base: str, n: int, reps: int = 5, wire: str = "openai") -> Dict[str, Any]:
+    from llmstreamer import Message, StreamCallbacks, _engine
     from llmstreamer._accumulate import Accumulator
     from llmstreamer._cancel import CancelToken
     from llmstreamer._sse import SSEParser
@@ -78,7 +88,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
 
     url = f"{base}/b/n={n}"
     expected = expected_text(n)
-    streamer = OpenAIStreamer(model="gpt-4o-mini", api_key="sk-bench", base_url=url + "/v1")
+    streamer = _streamer(url, wire)
     msgs = [Message.user("Say something")]
     stages: Dict[str, float] = {}
 
@@ -143,7 +153,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     stages["Event construction alone"] = med(construct)
 
     def accumulate() -> None:
-        acc = Accumulator("openai", "gpt-4o-mini")
+        acc = Accumulator(streamer.provider, streamer.model)
         for ev in events:
             acc.handle(ev)
 
@@ -251,6 +261,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     _engine.dispatch(run, {"on_content": sink.append})
     prof.disable()
     wall = time.perf_counter() - t0
+    ok = ok and "".join(sink) == expected  # before the TTFT streams below add to the sink
     stats = pstats.Stats(prof)
     rows = []
     for (filename, line, func), (_cc, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
@@ -262,7 +273,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
     for r in rows:
         by_pkg[_package(r["function"])] = by_pkg.get(_package(r["function"]), 0.0) + r["own_s"]
     # cProfile of warm time-to-first-token: many short streams through stream_chat
-    short = OpenAIStreamer(model="gpt-4o-mini", api_key="sk-bench", base_url=f"{base}/b/n=1/v1")
+    short = _streamer(f"{base}/b/n=1", wire)
     short.chat(msgs)  # pool a connection
     count = 200
     tprof = cProfile.Profile()
@@ -289,7 +300,7 @@ def profile(base: str, n: int, reps: int = 5) -> Dict[str, Any]:
         },
         "n": n,
         "reps": reps,
-        "ok": ok and "".join(sink) == expected,
+        "ok": ok,
         "stages_us_per_chunk": stages,
         "whatif_us_per_chunk": whatif,
         "read_chunks": len(captured),
@@ -389,7 +400,8 @@ def main() -> None:
     if mode == "sse8":
         result = sse8(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     elif mode == "profile":
-        result = profile(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 5)
+        reps = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+        result = profile(sys.argv[2], int(sys.argv[3]), reps, sys.argv[5] if len(sys.argv) > 5 else "openai")
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     print(json.dumps(result))

@@ -89,18 +89,32 @@ def dechunk(read1: Callable[[int], bytes], raw: Any) -> Iterator[bytes]:
                 if eol < 0:
                     pending = data[pos:]
                     break
-                try:
-                    left = int(data[pos:eol].split(b";", 1)[0], 16)
-                except ValueError:
-                    raise urllib3.exceptions.ProtocolError(f"bad chunk size line {data[pos:eol][:40]!r}") from None
+                left = _size(data[pos:eol])
                 pos = eol + 1
                 if left == 0:
                     if out:
                         yield b"".join(out)
                     _finish_chunked(read1, data[pos:], raw)
                     return
+                end = pos + left
+                if left > 0 and end + 2 <= size:  # the usual case: the chunk and its CRLF are all here
+                    out.append(data[pos:end])
+                    pos = end + 2
+                    left = 0
         if out:
             yield b"".join(out) if len(out) > 1 else out[0]
+
+
+def _size(line: bytes) -> int:
+    """The size on a chunk's size line (hexadecimal, then maybe ``;`` and extensions)."""
+    try:
+        return int(line, 16)  # no extension: int() alone (it ignores the CR)
+    except ValueError:
+        pass
+    try:
+        return int(line.split(b";", 1)[0], 16)
+    except ValueError:
+        raise urllib3.exceptions.ProtocolError(f"bad chunk size line {line[:40]!r}") from None
 
 
 def _finish_chunked(read1: Callable[[int], bytes], rest: bytes, raw: Any) -> None:

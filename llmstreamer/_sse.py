@@ -9,12 +9,20 @@ line is kept as a list of pieces and joined once.
 
 from __future__ import annotations
 
+import re
+
 from .errors import StreamError
 
 __all__ = ["NDJSONParser", "SSEParser"]
 
 Item = tuple[str, str, str]  # (event_type, data, last_event_id)
 _BLANK = [""]
+
+# The two common shapes of a whole event: one ``data: `` line, after one ``event: `` line with a
+# name (Anthropic) or alone (OpenAI). A run of them is found in one pass and taken apart in a
+# second, both in C; a name of "" (no event line) stands for "message".
+_SIMPLE_RUN = re.compile(r"(?:(?:event: [^\n]+\n)?data: [^\n]*\n\n)*")
+_SIMPLE = re.compile(r"(?:event: ([^\n]+)\n)?data: ([^\n]*)\n\n")
 
 
 class _LineBuffer:
@@ -95,31 +103,32 @@ class SSEParser(_LineBuffer):
         return self._blocks(text)
 
     def _blocks(self, text: str) -> list[Item]:
-        """Events from complete lines (``text`` ends with LF), taking common shapes quickly.
+        """Events from complete lines (``text`` ends with LF), taking the common shapes quickly.
 
-        Splitting at blank lines gives whole events; one that is a single ``data: `` line (the
-        OpenAI shape) or ``event: `` + ``data: `` (the Anthropic shape), starting with nothing
-        pending, is taken as is. Anything else goes through the line-by-line rules. The last
-        piece has no blank line after it yet: its lines are read but not dispatched.
+        Whenever nothing is pending, a run of events that are each a single ``data: `` line
+        (the OpenAI shape) or ``event: `` + ``data: `` (the Anthropic shape) is taken by two
+        regular expressions. The event after such a run goes through the line-by-line rules
+        (up to its blank line), then the next run is tried. The last piece has no blank line
+        after it yet: its lines are read but not dispatched.
         """
         events: list[Item] = []
-        parts = text.split("\n\n")
-        last = parts.pop()
         lines = self._lines
-        for part in parts:
+        pos = 0
+        while True:
             if self._data is None and not self._event:
-                if part[:6] == "data: " and "\n" not in part:
-                    events.append(("message", part[6:], self.last_id))
-                    continue
-                if part[:7] == "event: ":
-                    nl = part.find("\n")
-                    if part[nl + 1 : nl + 7] == "data: " and part.find("\n", nl + 1) < 0 and nl > 7:
-                        events.append((part[7:nl], part[nl + 7 :], self.last_id))
-                        continue
-            lines(part.split("\n"), events)
+                end = _SIMPLE_RUN.match(text, pos).end()  # type: ignore[union-attr]  # it matches "" at least
+                if end > pos:
+                    last_id = self.last_id
+                    events += [(name or "message", data, last_id) for name, data in _SIMPLE.findall(text, pos, end)]
+                    pos = end
+            blank = text.find("\n\n", pos)
+            if blank < 0:
+                break
+            lines(text[pos:blank].split("\n"), events)
             lines(_BLANK, events)
-        if last:
-            lines(last[:-1].split("\n"), events)
+            pos = blank + 2
+        if pos < len(text):
+            lines(text[pos:-1].split("\n"), events)
         return events
 
     def _lines(self, lines: list[str], events: list[Item]) -> None:

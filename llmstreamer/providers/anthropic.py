@@ -68,6 +68,13 @@ STOP_REASONS = {
 }
 
 _NOTHING: tuple[Event, ...] = ()
+# Most of a stream: a text delta as the API writes it. When its text has nothing escaped (no
+# quote, backslash or control character) the characters between the quotes are the value, so
+# it is read without parsing JSON; anything else (escapes, spaces, other keys, an index past 18
+# digits) is parsed.
+_TEXT_DELTA = re.compile(
+    r'\{"type":"content_block_delta","index":(?:0|[1-9][0-9]{0,17}),"delta":\{"type":"text_delta","text":"([^"\\\x00-\x1f]*)"\}\}'
+)
 _SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})  # name -> schema
 _VALUES = frozenset({"enum", "const", "default", "example", "examples"})  # data, not schemas
 
@@ -220,9 +227,16 @@ class AnthropicStreamer(HTTPStreamer):
         provider = self.provider
         usage: dict[str, int] = {}
         blocks: dict[int, str] = {}
+        text_delta = _TEXT_DELTA.fullmatch
 
         def decode(name: str, data: str) -> Iterable[Event]:
-            obj = loads(data, provider) if data else None  # an empty event, like a non-object, is skipped
+            plain = text_delta(data)
+            if plain is not None:
+                text = plain[1]
+                return (Event("content", text),) if text else _NOTHING
+            if not data:  # an empty event, like a non-object, is skipped
+                return _NOTHING
+            obj = loads(data, provider)
             if type(obj) is not dict:
                 return _NOTHING
             kind = obj.get("type") or name

@@ -8,6 +8,8 @@ import threading
 from typing import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmstreamer import APIConnectionError, Message, OpenAIStreamer
 
@@ -151,3 +153,36 @@ def test_sized_reads_return_what_arrived_and_grow_for_bulk() -> None:
     assert got[:2] == [b"a", b"bc"]
     assert [len(g) for g in got[2:7]] == [8192, 16384, 32768, 65536, 65536]
     assert b"".join(got[2:]) + b"".join(iter(lambda: read1(READ_SIZE), b"")) == bulk + b"tail"
+
+
+class _Finished:
+    """Stands in for urllib3's response: records that http.client's way of finishing was called."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self._fp = self
+
+    def _close_conn(self) -> None:
+        self.closed += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payloads=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
+    extensions=st.lists(st.sampled_from([b"", b";a=b", b";x"]), min_size=12, max_size=12),
+    cuts=st.lists(st.integers(0, 10**6), max_size=12),
+)
+def test_dechunk_gives_the_payload_under_any_split_of_the_reads(
+    payloads: list[bytes], extensions: list[bytes], cuts: list[int]
+) -> None:
+    """Chunks whole in one read (the quick case) or cut anywhere, with or without extensions, give
+    exactly the payload, and the body is finished once at the last chunk."""
+    from llmstreamer._chunked import dechunk
+
+    body = b"".join(chunk(p, e) for p, e in zip(payloads, extensions)) + b"0\r\n\r\n"
+    positions = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    reads = [body[a:b] for a, b in zip(positions, positions[1:]) if b > a]
+    raw = _Finished()
+    got = b"".join(dechunk(lambda _size: reads.pop(0) if reads else b"", raw))
+    assert got == b"".join(payloads)
+    assert raw.closed == 1 and reads == []

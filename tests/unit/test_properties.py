@@ -222,6 +222,27 @@ def test_sse_parser_agrees_with_the_whatwg_reference(wire: bytes, cuts: list[int
     assert _parse(wire, cuts) == whatwg_events(wire)
 
 
+@st.composite
+def _common_events(draw: st.DrawFn) -> bytes:
+    """One event in the shapes the parser takes in runs (``data: `` alone or after ``event: ``)."""
+    data = b"data: " + draw(_VALUE) + b"\n\n"
+    return draw(st.sampled_from([b"", b"event: x\n", b"event: ", b"event: message_stop\n"])) + data
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    units=st.lists(st.one_of(_common_events(), _lines()), max_size=24),
+    cuts=st.lists(st.integers(0, 10**6), max_size=10),
+)
+@example(units=[b"event: x\n", b"data: a\n\n", b"event: y\ndata: b\n\n", b"data: c\n\n"], cuts=[5])
+@example(units=[b"data: a\n\n", b"id: 7\n", b"data: b\n\n", b"event: y\ndata: c\n\n"], cuts=[])
+def test_sse_parser_agrees_on_runs_of_common_events(units: list[bytes], cuts: list[int]) -> None:
+    """Runs of common-shape events (the fast path) mixed with random lines, under random splits,
+    give exactly the events of the reference model, last event ids included."""
+    wire = b"".join(units)
+    assert _parse(wire, cuts) == whatwg_events(wire)
+
+
 @settings(max_examples=300, deadline=None)
 @given(wire=st.binary(max_size=200), cuts=st.lists(st.integers(0, 10**6), max_size=10))
 def test_sse_parser_agrees_on_arbitrary_bytes(wire: bytes, cuts: list[int]) -> None:
