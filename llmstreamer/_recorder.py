@@ -347,7 +347,9 @@ class Recorder:
 
     def counting(self) -> None:
         """A WebSocket command of this stream was registered: its frames are counted from now on."""
-        self.bytes_in, self.bytes_out = self.bytes_in or 0, self.bytes_out or 0
+        if self.bytes_in is None:  # written only while None: the reader thread adds to it after
+            self.bytes_in = 0
+        self.bytes_out = self.bytes_out or 0
 
     def send(self, text: str) -> None:
         """A WebSocket frame of this stream is being sent: count it, then ``on_send``."""
@@ -380,8 +382,7 @@ class Recorder:
         it = iter(events)
         try:
             while True:
-                before = getattr(_local, "recorder", None)
-                _local.recorder = self
+                before, _local.recorder = getattr(_local, "recorder", None), self
                 try:
                     event = next(it)
                 except StopIteration:
@@ -392,8 +393,7 @@ class Recorder:
         finally:
             close = getattr(it, "close", None)
             if close is not None:
-                before = getattr(_local, "recorder", None)
-                _local.recorder = self
+                before, _local.recorder = getattr(_local, "recorder", None), self
                 try:
                     close()
                 finally:

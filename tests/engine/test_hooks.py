@@ -371,6 +371,7 @@ def test_seq_streams_run_the_clients_hooks_and_count_their_own_bytes() -> None:
             rest = Recorder()
             handles = [other.generate(), seq.tool_return("sunny", rest)]  # both in flight at once
             assert all(h.wait(10) for h in handles)
+            assert client._conn._counted == {}  # every counted command was forgotten with its stream
     assert rest.calls == [("content", "Done"), ("content", " now."), ("usage", 44, 3), ("finish", "Done now.")]
     assert order == ["default", "own"] * 3
     assert default.calls == own.calls  # the same values, in the same order
@@ -391,3 +392,18 @@ def test_client_hooks_need_a_hook_method() -> None:
 
     with pytest.raises(ConfigurationError, match="hooks object"):
         ModelSocketClient.connect("ws://127.0.0.1:9/ws", "k", hooks=object())
+
+
+def test_seq_streams_without_hooks_count_nothing() -> None:
+    """Without hooks no command is registered for counting, so the reader keeps its plain parse."""
+    from llmstreamer import ModelSocketClient, StreamCallbacks
+
+    seen: list[int] = []
+    with FakeModelSocketServer(api_key=KEY) as ms:
+        ms.add(Generation("Plain words."))
+        with ModelSocketClient.connect(ms.url, KEY, timeout=5) as client:
+            seq = client.open("m", skip_prelude=True)
+            counted = client._conn._counted
+            done = seq.generate(StreamCallbacks(on_content=lambda _: seen.append(len(counted))))
+            assert done.result(5).text == "Plain words."
+    assert seen == [0, 0]

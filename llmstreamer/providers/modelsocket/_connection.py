@@ -303,7 +303,8 @@ class Connection:
     def _parse_counted(self, payload: bytes) -> dict[str, Any]:
         """`_parse`, adding the payload's size to the byte count of the stream its ``cid`` belongs to."""
         event = self._parse(payload)
-        rec = self._counted.get(event.get("cid"))  # type: ignore[arg-type]
+        cid = event.get("cid")
+        rec = self._counted.get(cid) if type(cid) is str else None
         if rec is not None:
             rec.bytes_in += len(payload)
         return event
