@@ -5,7 +5,7 @@ defaults, an instrumentation), else returns None and nothing here runs. The engi
 the start and end of the stream (`Recorder.dispatch` around the callbacks of ``stream_chat``,
 `Recorder.events` around the iterator of ``stream``/``chat``), each HTTP request and response,
 each retry, the body (`Recorder.decode`: the decode loop with wire events and byte counts,
-chosen once per round) and, for WebSocket providers, each event received and frame sent.
+chosen once per round) and, for WebSocket providers, each event and frame (and its bytes).
 
 A hook never breaks a stream: an exception is logged once and that hook is dropped for the rest
 of the stream. Every value given to a hook is redacted of the API key. A hooks object may also
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 Run = Any  # an _engine.Run (not imported: the engine imports this module)
 
-__all__ = ["Recorder", "recorder_for", "sent"]
+__all__ = ["Recorder", "current", "recorder_for", "sent"]
 
 log = logging.getLogger("llmstreamer.hooks")
 
@@ -70,6 +70,11 @@ def sent(text: str) -> None:
     rec: Recorder | None = getattr(_local, "recorder", None)
     if rec is not None:
         rec.send(text)
+
+
+def current() -> Recorder | None:
+    """The recorder of the stream whose round runs on this thread (its WebSocket commands are counted)."""
+    return getattr(_local, "recorder", None)
 
 
 def _bound(hooks: tuple[Any, ...], name: str) -> list[_Fn]:
@@ -104,6 +109,7 @@ class Recorder:
         self.fns = {name: _bound(hooks, name) for name in HOOK_NAMES}
         self.on_event = self.fns["on_event"]
         self.on_send = self.fns["on_send"]
+        self.marks = bool(self.on_send) or getattr(streamer, "transport", None) is None  # not HTTP: `round`
         self.scopes = [s for s in (getattr(h, "_scope", None) for h in hooks) if callable(s)]
         self.retries = 0
         self.requests = 0
@@ -339,8 +345,17 @@ class Recorder:
             text = redact(self.redact(json.dumps(event, separators=(",", ":"))))
             self._call(fns, WireEvent(stream_id=self.stream_id, type=str(event.get("event", "")), data=text))
 
+    def counting(self) -> None:
+        """A WebSocket command of this stream was registered: its frames are counted from now on."""
+        if self.bytes_in is None:  # written only while None: the reader thread adds to it after
+            self.bytes_in = 0
+        self.bytes_out = self.bytes_out or 0
+
     def send(self, text: str) -> None:
-        """``on_send``: a WebSocket frame of this stream is being sent."""
+        """A WebSocket frame of this stream is being sent: count it, then ``on_send``."""
+        self.bytes_out = (self.bytes_out or 0) + len(text.encode("utf-8"))
+        if not self.on_send:
+            return
         try:
             frame = json.loads(text)
         except ValueError:
@@ -348,14 +363,14 @@ class Recorder:
         kind = ""
         if isinstance(frame, dict):
             data = frame.get("data")
-            command = data.get("command") if isinstance(data, dict) else None
-            kind = str(command or frame.get("request") or "")
+            kind = str((data.get("command") if isinstance(data, dict) else None) or frame.get("request") or "")
         self._call(self.on_send, WireEvent(stream_id=self.stream_id, type=kind, data=self.redact(text)))
 
     def round(self, fn: Callable[..., Iterator[Event]]) -> Callable[..., Iterator[Event]]:
         """A provider's ``_round``, with this stream marked as the one sending on this thread
-        while its generator runs (for ``on_send``); ``fn`` itself when no ``on_send`` hook is set."""
-        if not self.on_send:
+        while its generator runs (for ``on_send`` and the WebSocket byte counts); ``fn`` itself
+        for an HTTP streamer without an ``on_send`` hook."""
+        if not self.marks:
             return fn
 
         def marked(*args: Any) -> Iterator[Event]:
@@ -367,8 +382,7 @@ class Recorder:
         it = iter(events)
         try:
             while True:
-                before = getattr(_local, "recorder", None)
-                _local.recorder = self
+                before, _local.recorder = getattr(_local, "recorder", None), self
                 try:
                     event = next(it)
                 except StopIteration:
@@ -379,8 +393,7 @@ class Recorder:
         finally:
             close = getattr(it, "close", None)
             if close is not None:
-                before = getattr(_local, "recorder", None)
-                _local.recorder = self
+                before, _local.recorder = getattr(_local, "recorder", None), self
                 try:
                     close()
                 finally:

@@ -185,8 +185,11 @@ class EndSummary:
         duration: Seconds from the call to the end of the stream (as `Response.duration`).
         attempts: How many times the request was tried: 1 plus the retries.
         requests: HTTP requests sent (tool rounds and retries included; 0 for other transports).
-        bytes_in: Body bytes received over HTTP, or None for other transports.
-        bytes_out: Request body bytes sent over HTTP, or None for other transports.
+        bytes_in: Body bytes received over HTTP; for ModelSocket, the payload bytes of the text
+            frames received with the ``cid`` of one of the stream's commands. None if no body or
+            frame could be counted (no request sent).
+        bytes_out: Request body bytes sent over HTTP; for ModelSocket, the payload bytes (UTF-8)
+            of the text frames the stream sent. None when no request was sent.
     """
 
     stream_id: int

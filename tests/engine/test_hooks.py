@@ -271,8 +271,22 @@ def test_modelsocket_on_send_and_on_event() -> None:
     assert kinds[0] == "seq_opened" and "seq_text" in kinds and "seq_gen_finish" in kinds and kinds[-1] == "seq_closed"
     assert spy.names()[0] == "on_start" and spy.names()[-1] == "on_end"
     summary = spy.summary
-    assert (summary.outcome, summary.requests, summary.bytes_in, summary.bytes_out) == ("finished", 0, None, None)
+    assert (summary.outcome, summary.requests) == ("finished", 0)
+    assert (summary.bytes_in, summary.bytes_out) == (received_bytes(spy), sent_bytes(spy))
     assert all(key not in repr(v) for _, v in spy.calls)
+
+
+def sent_bytes(spy: HookSpy) -> int:
+    """The UTF-8 size of the frames the spy saw sent (they hold no key, so redaction changed nothing)."""
+    return sum(len(f.data.encode("utf-8")) for f in spy.values("on_send"))
+
+
+def received_bytes(spy: HookSpy) -> int:
+    """The size of the received frames with a cid as the fake server writes them (``json.dumps``, ASCII)."""
+    import json
+
+    events = [json.loads(e.data) for e in spy.values("on_event")]
+    return sum(len(json.dumps(e).encode("utf-8")) for e in events if "cid" in e)
 
 
 def test_on_end_of_an_error_has_the_partial(server: FakeLLMServer, recorder: Recorder) -> None:
@@ -325,3 +339,71 @@ def test_seq_generate_runs_default_hooks_without_the_key() -> None:
     errors = [e for e in spy.values("on_event") if e.type == "error"]
     assert len(errors) == 1 and "bad key ***" in errors[0].data
     assert spy.summary.outcome == "error" and all(key not in repr(v) for _, v in spy.calls)
+
+
+def test_seq_streams_run_the_clients_hooks_and_count_their_own_bytes() -> None:
+    """ModelSocketClient.connect(hooks=) observes generate and tool_return after the defaults; each
+    stream counts only its own frames, even with another sequence generating on the connection."""
+    from llmstreamer import ModelSocketClient, Tool
+    from llmstreamer.testing.modelsocket import ToolCalls
+
+    key = "ms-hooks-secret-0453"
+    weather = Tool("get_weather", "The weather in a city.", {"type": "object", "properties": {}})
+    call = {"name": "get_weather", "args": "{}", "id": "functions.get_weather:0"}
+    order: list[str] = []
+    default, own = HookSpy(), HookSpy()
+
+    class First(Hooks):
+        def on_start(self, info: StartInfo) -> None:
+            order.append("default")
+
+    class Second(Hooks):
+        def on_start(self, info: StartInfo) -> None:
+            order.append("own")
+
+    llmstreamer.set_default_hooks(default, First())
+    with FakeModelSocketServer(api_key=key) as ms:
+        ms.add(Generation([ToolCalls([call]), "Done", " now."]), Generation("Other words here."))
+        with ModelSocketClient.connect(ms.url, key, timeout=5, hooks=[own, Second()]) as client:
+            seq, other = client.open("m", toolbox=[weather]), client.open("m", skip_prelude=True)
+            first = seq.generate().result(5)
+            assert first.finish_reason == "tool_calls"
+            rest = Recorder()
+            handles = [other.generate(), seq.tool_return("sunny", rest)]  # both in flight at once
+            assert all(h.wait(10) for h in handles)
+            assert client._conn._counted == {}  # every counted command was forgotten with its stream
+    assert rest.calls == [("content", "Done"), ("content", " now."), ("usage", 44, 3), ("finish", "Done now.")]
+    assert order == ["default", "own"] * 3
+    assert default.calls == own.calls  # the same values, in the same order
+    ends = own.values("on_end")
+    assert [e.outcome for e in ends] == ["finished"] * 3 and len({e.stream_id for e in ends}) == 3
+    for end in ends:
+        mine = HookSpy()
+        mine.calls = [(n, v) for n, v in own.calls if getattr(v, "stream_id", None) == end.stream_id]
+        assert [f.type for f in mine.values("on_send")] == (["tool_return"] if end.response and end.response.text == "Done now." else ["gen"])
+        assert (end.bytes_in, end.bytes_out) == (received_bytes(mine), sent_bytes(mine)) and end.bytes_in > 0
+        assert mine.names()[0] == "on_start" and mine.names()[-1] == "on_end" and "on_event" in mine.names()
+    assert all(key not in repr(v) for _, v in own.calls)
+
+
+def test_client_hooks_need_a_hook_method() -> None:
+    """A hooks object without any hook method fails in connect, before the connection opens."""
+    from llmstreamer import ModelSocketClient
+
+    with pytest.raises(ConfigurationError, match="hooks object"):
+        ModelSocketClient.connect("ws://127.0.0.1:9/ws", "k", hooks=object())
+
+
+def test_seq_streams_without_hooks_count_nothing() -> None:
+    """Without hooks no command is registered for counting, so the reader keeps its plain parse."""
+    from llmstreamer import ModelSocketClient, StreamCallbacks
+
+    seen: list[int] = []
+    with FakeModelSocketServer(api_key=KEY) as ms:
+        ms.add(Generation("Plain words."))
+        with ModelSocketClient.connect(ms.url, KEY, timeout=5) as client:
+            seq = client.open("m", skip_prelude=True)
+            counted = client._conn._counted
+            done = seq.generate(StreamCallbacks(on_content=lambda _: seen.append(len(counted))))
+            assert done.result(5).text == "Plain words."
+    assert seen == [0, 0]

@@ -197,3 +197,48 @@ def attrs_names(value: object) -> list[str]:
     import attrs
 
     return [f.name for f in attrs.fields(type(value))] if attrs.has(type(value)) else []
+
+
+def test_key_in_no_hook_argument_of_a_seq_stream(caplog: pytest.LogCaptureFixture) -> None:
+    """The hooks given to ModelSocketClient.connect (and the log line and OpenTelemetry beside them)
+    see a Seq's finished stream and its stream whose error echoes the key without the key."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import llmstreamer.otel
+    from llmstreamer import ModelSocketClient
+    from llmstreamer.hooks import LogHooks
+    from llmstreamer.testing.modelsocket import Fail, FakeModelSocketServer, Generation
+
+    from ..hookspy import HookSpy
+
+    exporter, tracer_provider = InMemorySpanExporter(), TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    llmstreamer.otel.instrument(tracer_provider=tracer_provider, capture_content=True)
+    spy = HookSpy()
+    try:
+        with FakeModelSocketServer(api_key=KEY) as ms, caplog.at_level(logging.DEBUG):
+            ms.add(Generation("All fine."), Generation(["Hel", Fail(f"bad key {KEY}", code="invalid_request_error")]))
+            with ModelSocketClient.connect(ms.url, KEY, timeout=5, hooks=[spy, LogHooks(content=True)]) as client:
+                seq = client.open("m", skip_prelude=True)
+                seq.append("Hi")
+                assert seq.generate().result(5).text == "All fine."
+                recorder = Recorder()
+                assert seq.generate(recorder).wait(10)
+    finally:
+        llmstreamer.otel.uninstrument()
+    assert recorder.calls == [("content", "Hel"), ("error", "BadRequestError")]
+    assert [s.outcome for s in spy.values("on_end")] == ["finished", "error"]
+    assert {"on_start", "on_send", "on_event", "on_end"} <= set(spy.names())
+    assert any("bad key ***" in e.data for e in spy.values("on_event"))
+    for _, value in spy.calls:
+        no_key(value, *(getattr(value, f) for f in attrs_names(value)))
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    for span in spans:
+        no_key(dict(span.attributes or {}), [(e.name, dict(e.attributes or {})) for e in span.events], span.status.description)
+    ours = [r for r in caplog.records if r.name.startswith("llmstreamer")]  # the fake server logs the handshake
+    assert any(r.name == "llmstreamer.hooks" for r in ours)
+    for record in ours:
+        no_key(record.getMessage(), record.args, record.exc_text)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..._cancel import CancelToken
 from ..._closing import Closing
 from ...errors import APIConnectionError, ConfigurationError, StreamError
+from ...hooks import check_hooks
 from ...retry import Timeout
 from ._connection import Connection, open_connection
 from ._generation import toolbox_of
@@ -37,8 +38,9 @@ class ModelSocketClient(Closing):
             other = seq.fork()                                  # shares the context so far
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, hooks: tuple[Any, ...] = ()) -> None:
         self._conn = connection
+        self.hooks = hooks  # given to every stream of its sequences (generate, tool_return)
         self._lock = threading.Lock()
         self._seqs: dict[str, Seq] = {}
         self._closed = False
@@ -53,6 +55,7 @@ class ModelSocketClient(Closing):
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         keepalive: float | None = None,
+        hooks: Any = None,
     ) -> ModelSocketClient:
         """Open the WebSocket (``url`` else ``MODELSOCKET_URL`` else the public endpoint).
 
@@ -61,7 +64,9 @@ class ModelSocketClient(Closing):
         bounds the handshake, ``read`` the wait for each event. ``keepalive`` (seconds, off by
         default): after that long without a frame from the server, send a ping; if nothing comes
         back within as long again, the connection is given up and every pending command fails.
-        Pings from the server are always answered.
+        Pings from the server are always answered. ``hooks`` (one object or a list, as a
+        streamer's ``hooks=``) observe every stream of the client's sequences (`Seq.generate`,
+        `Seq.tool_return`), after the process's default hooks (`llmstreamer.set_default_hooks`).
 
         Raises:
             APIConnectionError: the server cannot be reached, or redirected the handshake.
@@ -72,10 +77,11 @@ class ModelSocketClient(Closing):
             api_key = os.environ.get("MODELSOCKET_API_KEY") or None
         if keepalive is not None and (isinstance(keepalive, bool) or not (isinstance(keepalive, (int, float)) and keepalive > 0)):
             raise ConfigurationError(f"keepalive must be a positive number of seconds, got {keepalive!r}", provider=PROVIDER)
+        found = check_hooks(hooks)  # a bad hooks object fails before the connection opens
         conn = open_connection(
             url, api_key, timeout=Timeout.of(timeout), headers=headers, verify=verify, keepalive=keepalive
         )
-        return cls(conn)
+        return cls(conn, found)
 
     @property
     def url(self) -> str:

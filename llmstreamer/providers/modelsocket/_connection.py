@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..._cancel import CancelToken
 from ..._json import parse_utf8
-from ..._recorder import sent
+from ..._recorder import current, sent
 from ..._secret import Secret
 from ..._ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, messages
 from ...errors import APIConnectionError, APITimeoutError, LLMStreamError, StreamError
@@ -74,6 +74,7 @@ class Connection:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._routes: dict[str, Inbox] = {}
+        self._counted: dict[str, Any] = {}  # cid -> the hooks recorder counting its frames' bytes
         self._dead: str | None = None
         self._cids = itertools.count(1)
         self._reader = threading.Thread(
@@ -114,6 +115,12 @@ class Connection:
         if seq_id:
             frame["seq_id"] = seq_id
         frame["data"] = dict(data)
+        rec = current()  # the stream whose round sends this (None without hooks)
+        if rec is not None:
+            rec.counting()
+            self._counted[cid] = rec
+        elif self._counted:
+            self._counted.pop(cid, None)  # a tool_return continuing a counted generation without hooks
         log.debug("modelsocket: send %s %s seq=%s", data.get("command", "seq_open"), cid, seq_id)
         self._send(frame)
 
@@ -132,6 +139,7 @@ class Connection:
         with self._lock:
             if self._routes.get(inbox.cid) is inbox:
                 del self._routes[inbox.cid]
+                self._counted.pop(inbox.cid, None)
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -241,6 +249,7 @@ class Connection:
         Anything else goes through `route` under the lock, after what was gathered before it.
         """
         routes = self._routes
+        parse = self._parse_counted if self._counted else self._parse  # chosen per read, not per frame
         gathered: dict[Inbox, list[dict[str, Any]]] = {}
         try:
             for opcode, payload in batch:
@@ -255,7 +264,7 @@ class Connection:
                         log.warning("modelsocket: ignored a binary frame of %d bytes", len(payload))
                     continue
                 try:
-                    event = self._parse(payload)
+                    event = parse(payload)
                 except StreamError as exc:
                     for inbox, events in gathered.items():
                         inbox.put_batch(events)
@@ -291,12 +300,23 @@ class Connection:
             raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
         return event
 
+    def _parse_counted(self, payload: bytes) -> dict[str, Any]:
+        """`_parse`, adding the payload's size to the byte count of the stream its ``cid`` belongs to."""
+        event = self._parse(payload)
+        cid = event.get("cid")
+        rec = self._counted.get(cid) if type(cid) is str else None
+        if rec is not None:
+            rec.bytes_in += len(payload)
+        return event
+
     def _malformed(self, payload: bytes, exc: StreamError) -> None:
         """Fail the command whose ``cid`` a malformed frame names, or log the frame."""
         text = payload[:4096].decode("utf-8", "replace")
         found = _CID.search(text)
         with self._lock:
             inbox = self._routes.pop(found.group(1), None) if found else None
+            if inbox is not None:
+                self._counted.pop(inbox.cid, None)
         if inbox is None:
             log.warning("modelsocket: dropped a malformed frame (%d bytes)", len(payload))
             log.debug("modelsocket: the malformed frame: %r", text[:500])
@@ -328,6 +348,7 @@ class Connection:
             for inbox in targets:
                 if terminal:
                     del self._routes[inbox.cid]
+                    self._counted.pop(inbox.cid, None)
                 inbox.put(event)
         if not targets:
             if kind == "error":
@@ -343,6 +364,7 @@ class Connection:
                 self._dead = why
             routes = list(self._routes.values())
             self._routes.clear()
+            self._counted.clear()
         for inbox in routes:
             inbox.put(Stop(why))
 

@@ -43,6 +43,7 @@ class _Owner(Protocol):
     """What a sequence needs of its client: the connection, and the table of open sequences."""
 
     _conn: Connection
+    hooks: tuple[Any, ...]
 
     def _adopt(self, seq_id: str, model: str, box: Toolbox | None) -> Seq: ...
 
@@ -287,7 +288,7 @@ class _SeqSource:
         self._seq = seq
         self.model = seq.model
         self.base_url = seq._conn.url
-        self.hooks = ()
+        self.hooks = seq._client.hooks  # the client's ``hooks=`` (the defaults are added by the engine)
         self.timeout: Timeout = seq._conn.timeout
         self.retry = RetryPolicy()
 
