@@ -540,7 +540,9 @@ def test_malformed_frame_fails_only_its_command(ms: FakeModelSocketServer, clien
     def broken(req: GenRequest) -> Generation:
         return Generation(["ok", Raw('{"event": "seq_text", "cid": "' + req.cid + '", "text": ')])
 
-    ms.add(broken, Generation(["b", Raw("not json at all"), Raw('{"event": "seq_future", "cid": "zzz"}'), "c"]))
+    # a cid that is not a string is as malformed as a frame that is not JSON: logged, not fatal
+    odd = Raw('{"event": "seq_text", "cid": ["x"], "text": "?"}')
+    ms.add(broken, Generation(["b", Raw("not json at all"), odd, Raw('{"event": "seq_future", "cid": "zzz"}'), "c"]))
     with caplog.at_level(logging.WARNING, logger="llmstreamer"):
         ra = Recorder()
         a.generate(ra).wait(5)

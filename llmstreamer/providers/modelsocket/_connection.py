@@ -295,7 +295,7 @@ class Connection:
             event = parse_utf8(payload)
         except ValueError as exc:  # what `boundary` makes of it, without a context manager per frame
             raise StreamError(f"malformed frame from {where(self.url)} ({exc})", provider=PROVIDER) from exc
-        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str) or not isinstance(event.get("cid", ""), str):
             text = payload[:200].decode("utf-8", "replace")
             raise StreamError(f"a frame is not a ModelSocket event: {text[:120]!r}", provider=PROVIDER)
         return event
