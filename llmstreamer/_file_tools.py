@@ -3,18 +3,22 @@
 `file_tools(root)` returns a `Toolbox` the model can use on the files under ``root`` and nowhere
 else. Every path the model gives is relative to ``root``; absolute paths, ``..`` components,
 NUL bytes and symbolic links that resolve outside ``root`` are refused before any file is
-opened. Outputs are capped, binary files are refused, and the write tools carry the ``write``
+opened. Links inside ``root`` are followed as before: the path is resolved and checked first, then
+opened by walking from a descriptor of ``root`` one name at a time with ``O_NOFOLLOW``, so a link
+swapped in between the check and the open stops the tool instead of leading out (POSIX ``dir_fd``
+calls; the temporary file of a write is made and renamed inside its folder's descriptor). Outputs are capped, binary files are refused, and the write tools carry the ``write``
 permission, so they run only when ``confirm_tool`` approves. A refusal or a failure is an error
 result for the model (``error: ...``), never an exception in the stream.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
+import secrets
 import stat
-import tempfile
 from typing import Any, Callable, Iterator
 
 from .errors import ConfigurationError
@@ -28,7 +32,12 @@ MAX_FILE = 4 * 1024 * 1024  # bytes a file may have to be read or searched
 MAX_ENTRIES = 500  # names listed or matched at most
 MAX_MATCHES = 200  # grep lines at most
 MAX_LINE = 400  # characters of one grep line shown
+MAX_PATH = 4096  # bytes of a resolved path at most (Linux's PATH_MAX; walking by descriptors has none)
+MAX_DEPTH = 64  # folders below the root at most
 _SNIFF = 8192  # bytes looked at to tell a binary file
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
 
 
 class _Refused(Exception):
@@ -71,6 +80,8 @@ class _Root:
         if ".." in re.split(r"[/\\]", rel):
             raise _Refused(f"{rel!r}: '..' is not allowed; paths stay under the root")
         full = os.path.realpath(os.path.join(self.path, rel))
+        if len(os.fsencode(full)) >= MAX_PATH or full.count(os.sep) - self.path.count(os.sep) > MAX_DEPTH:
+            raise _Refused(f"the path is too long (at most {MAX_PATH} bytes and {MAX_DEPTH} folders deep)")
         if not self.inside(full):
             raise _Refused(f"{rel!r} leads outside the root (through a symbolic link)")
         return full
@@ -82,10 +93,61 @@ class _Root:
         rel = os.path.relpath(full, self.path)
         return rel.replace(os.sep, "/")
 
+    def _names(self, full: str) -> list[str]:
+        rel = os.path.relpath(full, self.path)
+        return [] if rel == os.curdir else rel.split(os.sep)
+
+    def open_dir(self, full: str, *, create: bool = False) -> int:
+        """A descriptor of the folder ``full`` (a resolved path under the root), opened name by name.
+
+        The walk starts at a descriptor of the root and opens each name relative to the last
+        with ``O_NOFOLLOW``: a symbolic link swapped in after `resolve` checked the path stops
+        the walk instead of leading out of the root. ``create`` makes missing folders on the way.
+        """
+        fd = os.open(self.path, _DIR)
+        try:
+            for name in self._names(full):
+                if create:
+                    try:
+                        os.mkdir(name, 0o777, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                inner = os.open(name, _DIR, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno == errno.ELOOP:
+                raise _Refused(f"{self.relative(full)!r} leads outside the root (a symbolic link in its path)") from None
+            raise
+        return fd
+
+    def open_file(self, full: str, flags: int) -> int:
+        """A descriptor of the file ``full`` under the root; no link is followed anywhere on the way."""
+        names = self._names(full)
+        if not names:
+            return os.open(self.path, os.O_RDONLY | _CLOEXEC)
+        parent = self.open_dir(os.path.dirname(full))
+        try:
+            return os.open(names[-1], flags | _NOFOLLOW | _CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Refused(f"{self.relative(full)!r} is a symbolic link that leads outside the root") from None
+            raise
+        finally:
+            os.close(parent)
+
+    def is_dir(self, full: str) -> bool:
+        """True when ``full`` is a folder reached without following a link (False for anything else)."""
+        try:
+            os.close(self.open_dir(full))
+        except (OSError, _Refused):
+            return False
+        return True
+
     def read_text(self, full: str) -> str:
         """The text of a regular file under the root; refuses binary, huge and special files."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(full, flags)
+        fd = self.open_file(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):
@@ -100,34 +162,65 @@ class _Root:
         except UnicodeDecodeError:
             raise _Refused(f"{self.relative(full)!r} is not UTF-8 text") from None
 
+    def list_names(self, full: str) -> list[str]:
+        """The names in the folder ``full``, sorted; folders end with '/' (links are not followed)."""
+        fd = self.open_dir(full)
+        try:
+            with os.scandir(fd) as entries:
+                return sorted(e.name + ("/" if e.is_dir(follow_symlinks=False) else "") for e in entries)
+        finally:
+            os.close(fd)
+
     def walk(self, top: str) -> Iterator[str]:
         """Every regular file under ``top`` (symbolic links are not followed), sorted, as full paths."""
-        for folder, dirs, files in os.walk(top, followlinks=False):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(folder, name)
-                if os.path.isfile(full) and not os.path.islink(full):
-                    yield full
+        fd = self.open_dir(top)
+        try:
+            for folder, dirs, files, dir_fd in os.fwalk(os.curdir, dir_fd=fd, follow_symlinks=False):
+                dirs.sort()
+                for name in sorted(files):
+                    if stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                        yield os.path.normpath(os.path.join(top, folder, name))
+        finally:
+            os.close(fd)
 
     def write_atomic(self, full: str, text: str) -> None:
-        """Replace (or create) the file at ``full`` in one step: a temporary file, then a rename."""
-        folder = os.path.dirname(full)
-        if os.path.islink(full):
-            raise _Refused(f"{self.relative(full)!r} is a symbolic link; write to its target's path instead")
-        os.makedirs(folder, exist_ok=True)
-        if not self.inside(os.path.realpath(folder)):
-            raise _Refused(f"{self.relative(full)!r} leads outside the root")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".llmstreamer-")
+        """Replace (or create) the file at ``full`` in one step: a temporary file, then a rename.
+
+        Both are made inside a descriptor of the parent folder (see `open_dir`), so the file
+        lands in the folder that was checked even if a link is swapped in meanwhile.
+        """
+        names = self._names(full)
+        if not names:
+            raise _Refused(f"{self.relative(full)!r} is a folder")
+        name = names[-1]
+        parent = self.open_dir(os.path.dirname(full), create=True)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-            mode = os.stat(full).st_mode & 0o777 if os.path.exists(full) else 0o644
-            os.chmod(tmp, mode)
-            os.replace(tmp, full)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            try:
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                mode = 0o644
+            else:
+                if stat.S_ISLNK(info.st_mode):
+                    raise _Refused(f"{self.relative(full)!r} is a symbolic link; write to its target's path instead")
+                if stat.S_ISDIR(info.st_mode):
+                    raise _Refused(f"{self.relative(full)!r} is a folder")
+                mode = info.st_mode & 0o777
+            tmp = f".llmstreamer-{secrets.token_hex(8)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600, dir_fd=parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fchmod(fh.fileno(), mode)
+                os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=parent)
+                except FileNotFoundError:
+                    pass
+                raise
+        finally:
+            os.close(parent)
 
 
 def _cap(text: str, what: str) -> str:
@@ -209,12 +302,10 @@ def _list_dir(base: _Root) -> Tool:
             path: The folder, relative to the root ("." is the root itself).
         """
         full = base.resolve(path)
-        if not os.path.isdir(full):
-            raise _Refused(f"{path!r} is not a folder")
-        names = []
-        with os.scandir(full) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                names.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+        try:
+            names = base.list_names(full)
+        except NotADirectoryError:
+            raise _Refused(f"{path!r} is not a folder") from None
         if len(names) > MAX_ENTRIES:
             names = [*names[:MAX_ENTRIES], f"[{len(names) - MAX_ENTRIES} more not shown]"]
         return _cap("\n".join(names), "the listing") or "(empty folder)"
@@ -263,7 +354,7 @@ def _grep(base: _Root) -> Tool:
         except re.error as exc:
             raise _Refused(f"invalid regular expression: {exc}") from None
         top = base.resolve(path)
-        files = [top] if os.path.isfile(top) else list(base.walk(top))
+        files = list(base.walk(top)) if base.is_dir(top) else [top]
         name_ok = _glob_regex(include).fullmatch if include else None
         out: list[str] = []
         for full in files:
@@ -295,8 +386,6 @@ def _write_file(base: _Root) -> Tool:
             content: The whole new text of the file.
         """
         full = base.resolve(path)
-        if os.path.isdir(full):
-            raise _Refused(f"{path!r} is a folder")
         base.write_atomic(full, content)
         return f"wrote {len(content.encode('utf-8'))} bytes to {base.relative(full)}"
 
