@@ -183,12 +183,12 @@ def test_a_link_swapped_in_after_the_check_leads_nowhere(
     tree: Path, monkeypatch: pytest.MonkeyPatch, name: str, arguments: dict[str, Any]
 ) -> None:
     """A folder replaced by a link to outside between the path check and the open is never followed."""
-    from llmstreamer import _file_tools
+    from llmstreamer import _file_root
 
     outside = tree.parent / "outside"
     (tree / "src" / "data.txt").write_text("inside")
     (outside / "data.txt").write_text("SECRET")
-    checked = _file_tools._Root.resolve
+    checked = _file_root.Root.resolve
     swaps = []
 
     def resolve_then_swap(self: Any, rel: Any) -> str:
@@ -199,7 +199,7 @@ def test_a_link_swapped_in_after_the_check_leads_nowhere(
             swaps.append(rel)
         return full
 
-    monkeypatch.setattr(_file_tools._Root, "resolve", resolve_then_swap)
+    monkeypatch.setattr(_file_root.Root, "resolve", resolve_then_swap)
     before = _snapshot(outside)
     content, is_error = run(llmstreamer.file_tools(tree, write=True), name, **arguments)
     assert swaps and "SECRET" not in content and "data.txt" not in content
