@@ -13,10 +13,11 @@ from typing import Any, Callable
 
 from .errors import APITimeoutError, LLMStreamError, StreamCancelled
 
-__all__ = ["CancelToken", "set_retry_sleep"]
+__all__ = ["CancelToken", "bound", "current", "set_retry_sleep"]
 
 _timer_ids = itertools.count(1)
 _retry_sleep = True  # False: retry delays pass at once (llmstreamer.testing.instant_retries)
+_local = threading.local()  # .token: the stream whose tool runs on this thread
 
 
 def set_retry_sleep(enabled: bool) -> bool:
@@ -108,3 +109,19 @@ class CancelToken:
                 f"the stream exceeded its total timeout of {self._total:g} s", kind="total", provider=provider
             )
         return StreamCancelled("the stream was cancelled", provider=provider)
+
+
+def current() -> CancelToken | None:
+    """The token of the stream whose tool call runs on this thread (None outside a tool call)."""
+    token: CancelToken | None = getattr(_local, "token", None)
+    return token
+
+
+def bound(token: CancelToken, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` with ``token`` as this thread's `current` token (a tool can then see a cancel)."""
+    previous = current()
+    _local.token = token
+    try:
+        return fn()
+    finally:
+        _local.token = previous

@@ -3,9 +3,11 @@
 `file_tools(root)` returns a `Toolbox` the model can use on the files under ``root`` and nowhere
 else. Every path the model gives is relative to ``root``; absolute paths, ``..`` components,
 NUL bytes and symbolic links that resolve outside ``root`` are refused before any file is
-opened. Outputs are capped, binary files are refused, and the write tools carry the ``write``
-permission, so they run only when ``confirm_tool`` approves. A refusal or a failure is an error
-result for the model (``error: ...``), never an exception in the stream.
+opened, and the opening itself follows no link (see `_file_root`): links inside ``root`` work, a
+link swapped in after the check does not. Outputs are capped, binary files are refused, and the
+write tools carry the ``write`` permission, so they run only when ``confirm_tool`` approves. A
+refusal or a failure is an error result for the model (``error: ...``), never an exception in
+the stream.
 """
 
 from __future__ import annotations
@@ -13,121 +15,33 @@ from __future__ import annotations
 import functools
 import os
 import re
-import stat
-import tempfile
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from .errors import ConfigurationError
+from ._file_root import Refused, Root
 from .models import ToolResult
 from .tools import Tool, Toolbox, tool
 
 __all__ = ["file_tools"]
 
 MAX_OUTPUT = 64 * 1024  # characters a tool returns at most
-MAX_FILE = 4 * 1024 * 1024  # bytes a file may have to be read or searched
 MAX_ENTRIES = 500  # names listed or matched at most
 MAX_MATCHES = 200  # grep lines at most
 MAX_LINE = 400  # characters of one grep line shown
-_SNIFF = 8192  # bytes looked at to tell a binary file
-
-
-class _Refused(Exception):
-    """A path or request the tool will not serve; its text goes back to the model."""
 
 
 def _as_result(fn: Callable[..., str]) -> Callable[..., Any]:
-    """Turn `_Refused` and OS errors into error results with a plain message."""
+    """Turn `Refused` and OS errors into error results with a plain message."""
 
     @functools.wraps(fn)
     def run(**kwargs: Any) -> Any:
         try:
             return fn(**kwargs)
-        except _Refused as exc:
+        except Refused as exc:
             return ToolResult("", "", f"error: {exc}", is_error=True)
         except OSError as exc:
             return ToolResult("", "", f"error: {exc.strerror or type(exc).__name__}", is_error=True)
 
     return run
-
-
-class _Root:
-    """One confined directory: resolves the model's relative paths and reads and writes under it."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        path = os.path.realpath(os.fspath(root))
-        if not os.path.isdir(path):
-            raise ConfigurationError(f"file_tools: root {os.fspath(root)!r} is not a directory")
-        self.path = path
-
-    def resolve(self, rel: Any) -> str:
-        """The real path of ``rel`` under the root; refuses anything that could leave it."""
-        if not isinstance(rel, str):
-            raise _Refused("a path must be text")
-        if "\x00" in rel:
-            raise _Refused("a path may not contain a NUL byte")
-        rel = rel.strip() or "."
-        if os.path.isabs(rel) or rel.startswith("~"):
-            raise _Refused(f"{rel!r}: give a path relative to the root, not an absolute one")
-        if ".." in re.split(r"[/\\]", rel):
-            raise _Refused(f"{rel!r}: '..' is not allowed; paths stay under the root")
-        full = os.path.realpath(os.path.join(self.path, rel))
-        if not self.inside(full):
-            raise _Refused(f"{rel!r} leads outside the root (through a symbolic link)")
-        return full
-
-    def inside(self, full: str) -> bool:
-        return full == self.path or full.startswith(self.path + os.sep)
-
-    def relative(self, full: str) -> str:
-        rel = os.path.relpath(full, self.path)
-        return rel.replace(os.sep, "/")
-
-    def read_text(self, full: str) -> str:
-        """The text of a regular file under the root; refuses binary, huge and special files."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(full, flags)
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise _Refused(f"{self.relative(full)!r} is not a regular file")
-            if info.st_size > MAX_FILE:
-                raise _Refused(f"{self.relative(full)!r} is {info.st_size} bytes; the limit is {MAX_FILE}")
-            data = fh.read(MAX_FILE + 1)
-        if b"\x00" in data[:_SNIFF]:
-            raise _Refused(f"{self.relative(full)!r} is a binary file")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Refused(f"{self.relative(full)!r} is not UTF-8 text") from None
-
-    def walk(self, top: str) -> Iterator[str]:
-        """Every regular file under ``top`` (symbolic links are not followed), sorted, as full paths."""
-        for folder, dirs, files in os.walk(top, followlinks=False):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(folder, name)
-                if os.path.isfile(full) and not os.path.islink(full):
-                    yield full
-
-    def write_atomic(self, full: str, text: str) -> None:
-        """Replace (or create) the file at ``full`` in one step: a temporary file, then a rename."""
-        folder = os.path.dirname(full)
-        if os.path.islink(full):
-            raise _Refused(f"{self.relative(full)!r} is a symbolic link; write to its target's path instead")
-        os.makedirs(folder, exist_ok=True)
-        if not self.inside(os.path.realpath(folder)):
-            raise _Refused(f"{self.relative(full)!r} leads outside the root")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".llmstreamer-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-            mode = os.stat(full).st_mode & 0o777 if os.path.exists(full) else 0o644
-            os.chmod(tmp, mode)
-            os.replace(tmp, full)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
 
 def _cap(text: str, what: str) -> str:
@@ -174,14 +88,14 @@ def file_tools(root: str | os.PathLike[str], *, write: bool = False) -> Toolbox:
     Raises:
         ConfigurationError: ``root`` is not a directory.
     """
-    base = _Root(root)
+    base = Root(root)
     tools = [_read_file(base), _list_dir(base), _glob(base), _grep(base)]
     if write:
         tools += [_write_file(base), _edit_file(base)]
     return Toolbox(tools)
 
 
-def _read_file(base: _Root) -> Tool:
+def _read_file(base: Root) -> Tool:
     @_as_result
     def read_file(path: str, start_line: int = 1, end_line: int = 0) -> str:
         """Read a text file under the root, optionally only some of its lines.
@@ -200,7 +114,7 @@ def _read_file(base: _Root) -> Tool:
     return tool(read_file)
 
 
-def _list_dir(base: _Root) -> Tool:
+def _list_dir(base: Root) -> Tool:
     @_as_result
     def list_dir(path: str = ".") -> str:
         """List a folder under the root: one name per line, folders end with '/'.
@@ -209,12 +123,10 @@ def _list_dir(base: _Root) -> Tool:
             path: The folder, relative to the root ("." is the root itself).
         """
         full = base.resolve(path)
-        if not os.path.isdir(full):
-            raise _Refused(f"{path!r} is not a folder")
-        names = []
-        with os.scandir(full) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                names.append(entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+        try:
+            names = base.list_names(full)
+        except NotADirectoryError:
+            raise Refused(f"{path!r} is not a folder") from None
         if len(names) > MAX_ENTRIES:
             names = [*names[:MAX_ENTRIES], f"[{len(names) - MAX_ENTRIES} more not shown]"]
         return _cap("\n".join(names), "the listing") or "(empty folder)"
@@ -222,7 +134,7 @@ def _list_dir(base: _Root) -> Tool:
     return tool(list_dir)
 
 
-def _glob(base: _Root) -> Tool:
+def _glob(base: Root) -> Tool:
     @_as_result
     def glob(pattern: str, path: str = ".") -> str:
         """Find files whose path (relative to the root) matches a glob pattern such as '**/*.py'.
@@ -247,7 +159,7 @@ def _glob(base: _Root) -> Tool:
     return tool(glob)
 
 
-def _grep(base: _Root) -> Tool:
+def _grep(base: Root) -> Tool:
     @_as_result
     def grep(pattern: str, path: str = ".", include: str = "", ignore_case: bool = False) -> str:
         """Search text files under the root for a regular expression; prints 'path:line: text' per match.
@@ -261,9 +173,9 @@ def _grep(base: _Root) -> Tool:
         try:
             regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         except re.error as exc:
-            raise _Refused(f"invalid regular expression: {exc}") from None
+            raise Refused(f"invalid regular expression: {exc}") from None
         top = base.resolve(path)
-        files = [top] if os.path.isfile(top) else list(base.walk(top))
+        files = list(base.walk(top)) if base.is_dir(top) else [top]
         name_ok = _glob_regex(include).fullmatch if include else None
         out: list[str] = []
         for full in files:
@@ -271,7 +183,7 @@ def _grep(base: _Root) -> Tool:
                 continue
             try:
                 text = base.read_text(full)
-            except (_Refused, OSError):
+            except (Refused, OSError):
                 continue  # binary, huge or unreadable files are skipped, not fatal
             for number, line in enumerate(text.splitlines(), 1):
                 if regex.search(line):
@@ -285,7 +197,7 @@ def _grep(base: _Root) -> Tool:
     return tool(grep)
 
 
-def _write_file(base: _Root) -> Tool:
+def _write_file(base: Root) -> Tool:
     @_as_result
     def write_file(path: str, content: str) -> str:
         """Create or replace a text file under the root (missing folders are created).
@@ -295,15 +207,13 @@ def _write_file(base: _Root) -> Tool:
             content: The whole new text of the file.
         """
         full = base.resolve(path)
-        if os.path.isdir(full):
-            raise _Refused(f"{path!r} is a folder")
         base.write_atomic(full, content)
         return f"wrote {len(content.encode('utf-8'))} bytes to {base.relative(full)}"
 
     return tool(permission="write")(write_file)
 
 
-def _edit_file(base: _Root) -> Tool:
+def _edit_file(base: Root) -> Tool:
     @_as_result
     def edit_file(path: str, old_text: str, new_text: str) -> str:
         """Replace one exact piece of text in a file under the root; it must occur exactly once.
@@ -316,12 +226,12 @@ def _edit_file(base: _Root) -> Tool:
         full = base.resolve(path)
         text = base.read_text(full)
         if not old_text:
-            raise _Refused("old_text is empty; give the exact text to replace")
+            raise Refused("old_text is empty; give the exact text to replace")
         count = text.count(old_text)
         if count == 0:
-            raise _Refused(f"old_text was not found in {path!r}")
+            raise Refused(f"old_text was not found in {path!r}")
         if count > 1:
-            raise _Refused(f"old_text occurs {count} times in {path!r}; include more context so it is unique")
+            raise Refused(f"old_text occurs {count} times in {path!r}; include more context so it is unique")
         base.write_atomic(full, text.replace(old_text, new_text, 1))
         return f"edited {base.relative(full)}"
 

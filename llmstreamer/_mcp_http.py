@@ -11,6 +11,7 @@ redirect to another origin) and each is bounded by a deadline.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, Callable, Mapping
@@ -28,6 +29,7 @@ __all__ = ["HTTPChannel", "SessionGone"]
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of one JSON answer at most
+CANCEL_WAIT = 2.0  # seconds at most to tell a server that a request was cancelled
 _JSON = "application/json"
 _SSE = "text/event-stream"
 
@@ -74,36 +76,58 @@ class HTTPChannel:
             headers["MCP-Protocol-Version"] = self.version
         return headers
 
-    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], timeout: float, cancel: CancelToken | None = None) -> dict[str, Any]:
         """POST a request and return its JSON-RPC response, answering server requests on the way.
+
+        ``cancel`` (the stream's token, when a tool loop runs the call) aborts the POST at once.
+        After a cancel or a timeout the server is told (``notifications/cancelled``).
 
         Raises:
             SessionGone: 404 for our session.
             APITimeoutError: no response within ``timeout`` seconds.
+            StreamCancelled: ``cancel`` fired (its own error, whatever it is).
             LLMStreamError: the connection failed, the server said no, or it sent nonsense.
         """
         initializing = message.get("method") == "initialize"
         token = CancelToken()
         token.start_deadline(timeout, "llmstreamer-mcp")
+        stop = functools.partial(token.cancel, "cancelled")
+        if cancel is not None:
+            cancel.attach(stop)
         try:
             found = self._post(message, token, initializing=initializing)
         except LLMStreamError as err:
+            if cancel is not None and cancel.reason is not None and token.reason == "cancelled":
+                self._cancel_quietly(message, wire.stop_reason(cancel))
+                raise cancel.error("mcp") from None
             # the deadline and the socket's idle timeout are the same wait: one message for both
             if token.reason == "timeout" or (isinstance(err, APITimeoutError) and err.kind != "connect"):
+                self._cancel_quietly(message, "timed out")
                 raise APITimeoutError(
                     f"{self.where} did not answer {message.get('method')} within {timeout:g} s", kind="total", provider="mcp"
                 ) from None
             raise
         finally:
+            if cancel is not None:
+                cancel.detach(stop)
             token.stop_deadline()
         if found is None:
             raise StreamError(f"{self.where} accepted {message.get('method')} without answering it", provider="mcp")
         return found
 
-    def notify(self, message: dict[str, Any]) -> None:
-        """POST a notification or a response (the server answers 202 Accepted)."""
+    def _cancel_quietly(self, message: Mapping[str, Any], reason: str) -> None:
+        """Tell the server we stopped waiting (never for ``initialize``); a failure to tell is only logged."""
+        if message.get("method") == "initialize":
+            return  # the spec forbids cancelling initialize
+        try:
+            self.notify(wire.cancelled(message["id"], reason), wait=CANCEL_WAIT)
+        except (LLMStreamError, SessionGone) as exc:
+            log.debug("%s was not told of the cancelled request %s: %s", self.where, message["id"], exc)
+
+    def notify(self, message: dict[str, Any], wait: float | None = None) -> None:
+        """POST a notification or a response (the server answers 202 Accepted) within ``wait`` s (default: the read timeout)."""
         token = CancelToken()
-        token.start_deadline(self.timeout.read, "llmstreamer-mcp")
+        token.start_deadline(self.timeout.read if wait is None else min(wait, self.timeout.read), "llmstreamer-mcp")
         try:
             self._post(message, token)
         finally:

@@ -18,6 +18,7 @@ import threading
 from typing import IO, Any, Callable, Mapping, Sequence
 
 from . import _mcp_wire as wire
+from ._cancel import CancelToken
 from .errors import APIConnectionError, APITimeoutError
 
 __all__ = ["INHERITED", "StdioChannel", "base_environment"]
@@ -91,19 +92,31 @@ class StdioChannel:
             except (BrokenPipeError, OSError, ValueError) as exc:
                 raise APIConnectionError(f"{self.where} stopped reading its input: {exc}", provider="mcp") from None
 
-    def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send a request and wait up to ``timeout`` seconds for its response.
+    def request(self, message: dict[str, Any], timeout: float, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Send a request and wait up to ``timeout`` seconds (or until ``cancel`` fires) for its response.
 
-        On a timeout the server is told (``notifications/cancelled``) and `APITimeoutError` raised.
+        On a timeout or a cancel the server is told (``notifications/cancelled``); then
+        `APITimeoutError` or the token's error (`StreamCancelled`) is raised.
         """
         ident = message["id"]
         slot = _Slot()
         with self._lock:
             self._pending[ident] = slot
+        wake = slot.event.set
         try:
             self._write(message)
-            if not slot.event.wait(timeout):
-                self._cancel_quietly(ident)
+            if cancel is not None:
+                cancel.attach(wake)
+            try:
+                answered = slot.event.wait(timeout)
+            finally:
+                if cancel is not None:
+                    cancel.detach(wake)
+            if slot.response is None and cancel is not None and cancel.reason is not None:
+                self._cancel_quietly(ident, wire.stop_reason(cancel))
+                raise cancel.error("mcp")
+            if not answered:
+                self._cancel_quietly(ident, "timed out")
                 raise APITimeoutError(
                     f"{self.where} did not answer {message.get('method')} within {timeout:g} s", kind="total", provider="mcp"
                 )
@@ -118,9 +131,9 @@ class StdioChannel:
         """Send a notification or a response."""
         self._write(message)
 
-    def _cancel_quietly(self, ident: Any) -> None:
+    def _cancel_quietly(self, ident: Any, reason: str) -> None:
         try:
-            self._write(wire.notification("notifications/cancelled", {"requestId": ident, "reason": "timed out"}))
+            self._write(wire.cancelled(ident, reason))
         except APIConnectionError:
             pass
 

@@ -71,6 +71,16 @@ def notification(method: str, params: Mapping[str, Any] | None = None) -> dict[s
     return message
 
 
+def cancelled(ident: Any, reason: str) -> dict[str, Any]:
+    """The ``notifications/cancelled`` that tells a server we stopped waiting for request ``ident``."""
+    return notification("notifications/cancelled", {"requestId": ident, "reason": reason})
+
+
+def stop_reason(token: Any) -> str:
+    """Why a stream's token stopped a request, as a ``notifications/cancelled`` reason."""
+    return "the stream ran out of time" if token.reason == "timeout" else "the stream was cancelled"
+
+
 def decode(data: str | bytes, where: str) -> Any:
     """One JSON-RPC message (or batch) from the wire, or `StreamError` quoting its start."""
     try:

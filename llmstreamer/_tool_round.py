@@ -6,7 +6,8 @@ on the stream's worker thread first, in call order; the approved calls then run 
 on a small pool of threads made for the round, and their results come back in call order, so a
 slow tool holds no other tool back and the callbacks still fire on the worker thread. A cancel
 (or the total timeout) stops the waiting at once; a tool already running finishes on its pool
-thread, and its result is dropped.
+thread, and its result is dropped. Each tool runs with the stream's token as its thread's
+`_cancel.current` token, so a tool that waits on a server (MCP) can stop and tell the server.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from ._cancel import bound
 from .models import ToolCall, ToolResult
 from .tools import prepare
 
@@ -49,16 +51,25 @@ def run_calls(
     """
     if not parallel:
         for call in calls:
-            ready = prepare(call, toolbox, confirm)
-            yield ready if isinstance(ready, ToolResult) else ready()
+            yield _here(prepare(call, toolbox, confirm), token, provider)
         return
     prepared = [prepare(call, toolbox, confirm) for call in calls]
     runnable = [p for p in prepared if not isinstance(p, ToolResult)]
     if len(runnable) <= 1:  # nothing to overlap: run on the worker thread itself
         for ready in prepared:
-            yield ready if isinstance(ready, ToolResult) else ready()
+            yield _here(ready, token, provider)
         return
     yield from _concurrently(prepared, min(len(runnable), MAX_WORKERS), token, provider)
+
+
+def _here(ready: ToolResult | Callable[[], ToolResult], token: CancelToken, provider: str) -> ToolResult:
+    """Run one prepared call on this thread; a cancel meanwhile drops its result, as in parallel."""
+    if isinstance(ready, ToolResult):
+        return ready
+    result: ToolResult = bound(token, ready)
+    if token.reason is not None:
+        raise token.error(provider)
+    return result
 
 
 def _concurrently(
@@ -73,7 +84,7 @@ def _concurrently(
             if isinstance(ready, ToolResult):
                 started.append(ready)
             else:
-                future = pool.submit(ready)
+                future = pool.submit(bound, token, ready)
                 future.add_done_callback(lambda _: wake.set())
                 started.append(future)
         for item in started:

@@ -13,7 +13,9 @@ that starts it), and `MCPClient.tools` turns the server's tools into `Tool`\\ s 
 
 MCP tools run code elsewhere, so their permission is ``exec`` unless configured: each call runs
 only after ``confirm_tool`` approves it. A call's failure (``isError``, a JSON-RPC error, a dead
-server, the timeout) becomes an error result for the model, never a failed stream. The client
+server, the timeout) becomes an error result for the model, never a failed stream; a call the
+stream is cancelled during stops at once, and the server is sent ``notifications/cancelled``
+(as after a timeout). The client
 connects on first use (``initialize``, version negotiation, ``notifications/initialized``), is
 safe to share between threads, and starts a new session by itself when an HTTP server forgets
 it (404).
@@ -32,6 +34,8 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from . import __version__
 from . import _mcp_wire as wire
+from ._cancel import CancelToken
+from ._cancel import current as current_token
 from ._mcp_wire import CallResult, MCPError
 from .errors import ConfigurationError, LLMStreamError, StreamError
 from .models import ToolResult
@@ -177,9 +181,16 @@ class MCPClient:
         self.instructions = result.get("instructions")
         channel.notify(wire.notification("notifications/initialized"))
 
-    def _exchange(self, channel: Any, method: str, params: Mapping[str, Any] | None, timeout: float | None = None) -> Any:
+    def _exchange(
+        self,
+        channel: Any,
+        method: str,
+        params: Mapping[str, Any] | None,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Any:
         message = wire.request(next(self._ids), method, params)
-        response = channel.request(message, timeout if timeout is not None else self._wait())
+        response = channel.request(message, timeout if timeout is not None else self._wait(), cancel)
         return wire.read_result(response, method, channel.where)
 
     def _wait(self) -> float:
@@ -209,19 +220,25 @@ class MCPClient:
             MCPError: the server answered with a JSON-RPC error.
             LLMStreamError: the transport failed or timed out.
         """
+        return self._request(method, params, timeout, None)
+
+    def _request(
+        self, method: str, params: Mapping[str, Any] | None, timeout: float | None, cancel: CancelToken | None
+    ) -> Any:
+        """`request`; ``cancel`` (a stream's token) stops the wait and sends ``notifications/cancelled``."""
         from ._mcp_http import SessionGone
 
         self.connect()
         channel = self._channel
         try:
-            return self._exchange(channel, method, params, timeout)
+            return self._exchange(channel, method, params, timeout, cancel)
         except SessionGone as gone:
             with self._lock:
                 # the first thread to see the 404 starts a new session; the others just resend
                 if self._channel is channel and channel.session_id == gone.session_id:
                     log.debug("%s forgot the session; starting a new one", channel.where)
                     self._initialize(channel)  # others keep the old id meanwhile: a 404 brings them here
-            return self._exchange(channel, method, params, timeout)
+            return self._exchange(channel, method, params, timeout, cancel)
 
     def close(self) -> None:
         """End the session (HTTP ``DELETE``; a stdio server's input is closed and the process ended)."""
@@ -262,7 +279,12 @@ class MCPClient:
             MCPError: the server refused the call (unknown tool, invalid arguments).
             LLMStreamError: the transport failed, the server died, or the timeout expired.
         """
-        result = self.request("tools/call", {"name": name, "arguments": dict(arguments or {})}, timeout=timeout)
+        return self._call(name, arguments, timeout, None)
+
+    def _call(
+        self, name: str, arguments: Mapping[str, Any] | None, timeout: float | None, cancel: CancelToken | None
+    ) -> CallResult:
+        result = self._request("tools/call", {"name": name, "arguments": dict(arguments or {})}, timeout, cancel)
         return CallResult.from_wire(result, "the MCP server")
 
     def tools(self, *, refresh: bool = False) -> list[Tool]:
@@ -312,7 +334,8 @@ class MCPClient:
     def _caller(self, original: str) -> Callable[..., ToolResult]:
         def call(**arguments: Any) -> ToolResult:
             try:
-                result = self.call_tool(original, arguments)
+                # in a tool loop: the stream's cancel stops the wait and tells the server
+                result = self._call(original, arguments, None, current_token())
             except LLMStreamError as err:
                 return ToolResult("", original, f"error: {err.message}", is_error=True)
             return ToolResult("", original, result.text, is_error=result.is_error)

@@ -4,7 +4,8 @@ Run as a program: ``python tests/mcpserver.py {stdio|http|http-json} [PORT] [--p
 ``http`` answers with SSE streams, ``http-json`` with plain JSON bodies. With ``--paged N`` the
 server is a low-level SDK ``Server`` listing N tools five per page. The environment variable
 ``MCP_TEST_STARTED`` names a file each call of ``slow`` touches when it begins, so a test can
-kill the server mid-call without guessing when the call arrived.
+kill the server mid-call without guessing when the call arrived; a call the server cancels
+(``notifications/cancelled``) adds a ``cancelled`` line to it.
 """
 
 # No "from __future__ import annotations": the SDK reads the tools' annotations at definition time.
@@ -72,7 +73,13 @@ def tools_server() -> Any:
         if marker:
             with open(marker, "a") as fh:
                 fh.write("started\n")
-        await anyio.sleep(seconds)
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():  # the client sent notifications/cancelled
+            if marker:
+                with open(marker, "a") as fh:
+                    fh.write("cancelled\n")
+            raise
         return f"slept {seconds}"
 
     return server

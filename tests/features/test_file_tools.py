@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,89 @@ def test_symlinks_out_of_the_root_are_refused(tree: Path) -> None:
     assert run(box, "grep", pattern="SECRET") == ("(no match)", False)  # walking does not follow links
     assert run(box, "read_file", path="src_link/main.py")[1] is False
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"] and (outside / "secret.txt").read_text() == "SECRET"
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("read_file", {"path": "src/data.txt"}),
+        ("list_dir", {"path": "src"}),
+        ("grep", {"pattern": "SECRET", "path": "src"}),
+        ("glob", {"pattern": "**/*.txt", "path": "src"}),
+        ("write_file", {"path": "src/data.txt", "content": "WRITTEN"}),
+        ("write_file", {"path": "src/new.txt", "content": "WRITTEN"}),
+        ("edit_file", {"path": "src/data.txt", "old_text": "inside", "new_text": "WRITTEN"}),
+    ],
+)
+def test_a_link_swapped_in_after_the_check_leads_nowhere(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, name: str, arguments: dict[str, Any]
+) -> None:
+    """A folder replaced by a link to outside between the path check and the open is never followed."""
+    from llmstreamer import _file_root
+
+    outside = tree.parent / "outside"
+    (tree / "src" / "data.txt").write_text("inside")
+    (outside / "data.txt").write_text("SECRET")
+    checked = _file_root.Root.resolve
+    swaps = []
+
+    def resolve_then_swap(self: Any, rel: Any) -> str:
+        full = checked(self, rel)
+        if not swaps:  # the attacker wins the race: src becomes a link out of the root
+            os.rename(tree / "src", tree / "src_moved")
+            os.symlink(outside, tree / "src")
+            swaps.append(rel)
+        return full
+
+    monkeypatch.setattr(_file_root.Root, "resolve", resolve_then_swap)
+    before = _snapshot(outside)
+    content, is_error = run(llmstreamer.file_tools(tree, write=True), name, **arguments)
+    assert swaps and "SECRET" not in content and "data.txt" not in content
+    assert is_error or content in ("(no match)", "(empty folder)"), content
+    assert _snapshot(outside) == before
+    assert (tree / "src_moved" / "data.txt").read_text() == "inside"
+
+
+def test_racing_swaps_never_reach_outside(tree: Path) -> None:
+    """A thread swapping a folder and an outside link back and forth never gets a tool outside the root."""
+    outside = tree.parent / "outside"
+    (tree / "src" / "data.txt").write_text("inside")
+    (outside / "data.txt").write_text("SECRET")
+    os.symlink(outside, tree / "link")
+    box = llmstreamer.file_tools(tree, write=True)
+    before = _snapshot(outside)
+    stop = threading.Event()
+    swap_failures: list[int] = []
+
+    def swapper() -> None:
+        for _ in range(20000):  # bounded; swaps src between the real folder and the outside link
+            if stop.is_set():
+                return
+            try:  # write_file may make a fresh src folder meanwhile; the swap then just fails
+                os.rename(tree / "src", tree / "tmp")
+                os.rename(tree / "link", tree / "src")
+                os.rename(tree / "src", tree / "link")
+                os.rename(tree / "tmp", tree / "src")
+            except OSError:
+                swap_failures.append(1)
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    try:
+        for _ in range(300):
+            for name, arguments in [
+                ("read_file", {"path": "src/data.txt"}),
+                ("list_dir", {"path": "src"}),
+                ("grep", {"pattern": "SECRET|inside", "path": "src"}),
+                ("write_file", {"path": "src/new.txt", "content": "WRITTEN"}),
+            ]:
+                content, _ = run(box, name, **arguments)
+                assert "SECRET" not in content.replace("SECRET|inside", ""), (name, content)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert _snapshot(outside) == before
 
 
 # --- the property: nothing outside the root is ever read or written ---------------------------
