@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from typing import Any, Callable, Mapping
 
 from . import _mcp_wire as wire
@@ -98,7 +99,11 @@ class HTTPChannel:
             found = self._post(message, token, initializing=initializing)
         except LLMStreamError as err:
             if cancel is not None and cancel.reason is not None and token.reason == "cancelled":
-                self._cancel_quietly(message, wire.stop_reason(cancel))
+                # told on the side: the stream ends at once, as any cancel does, not after a POST
+                notice = threading.Thread(
+                    target=self._cancel_quietly, args=(message, wire.stop_reason(cancel)), name="mcp-cancel-notice", daemon=True
+                )
+                notice.start()
                 raise cancel.error("mcp") from None
             # the deadline and the socket's idle timeout are the same wait: one message for both
             if token.reason == "timeout" or (isinstance(err, APITimeoutError) and err.kind != "connect"):
