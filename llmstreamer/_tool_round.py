@@ -93,10 +93,10 @@ def _concurrently(
                 continue
             while True:
                 wake.clear()  # cleared before the checks, so a wake-up after them is not lost
+                if token.reason is not None:  # first: a tool that stops because of the cancel
+                    raise token.error(provider)  # finishes at once, and its result is not news
                 if item.done():
                     break
-                if token.reason is not None:
-                    raise token.error(provider)
                 wake.wait(1.0)
             yield item.result()  # never raises: a prepared call turns exceptions into error results
     finally:
