@@ -30,6 +30,7 @@ sys.path.insert(0, HERE)
 
 import run  # noqa: E402  (the server, the venv, rotation and logging of the main benchmark)
 from clients import CLIENTS  # noqa: E402
+from sections import put_section  # noqa: E402
 
 STREAMS, CHUNKS = 200, 1000
 START, END = "<!-- memory:start -->", "<!-- memory:end -->"
@@ -93,15 +94,7 @@ def table(results: Dict[str, List[Dict[str, Any]]], meta: Dict[str, Any]) -> str
 
 def write(section: str) -> None:
     """Replace (or append) the memory section of RESULTS.md."""
-    path = os.path.join(HERE, "RESULTS.md")
-    with open(path) as f:
-        text = f.read()
-    if START in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n" + section
-    with open(path, "w") as f:
-        f.write(text)
+    put_section(section, START, END)
 
 
 def main() -> None:

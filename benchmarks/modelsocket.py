@@ -137,15 +137,9 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
-        path = os.path.join(HERE, "RESULTS.md")
-        with open(path) as f:
-            text = f.read()
-        if START in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-        else:
-            text = text.rstrip("\n") + "\n" + section
-        with open(path, "w") as f:
-            f.write(text)
+        from sections import put_section
+
+        put_section(section, START, END)
 
 
 if __name__ == "__main__":

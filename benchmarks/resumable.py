@@ -250,13 +250,9 @@ def main() -> None:
     text = section(results)
     print(text)
     if args.write:
-        path = os.path.join(HERE, "RESULTS.md")
-        with open(path, encoding="utf-8") as f:
-            current = f.read()
-        pattern = re.compile(re.escape(MARK[0]) + ".*?" + re.escape(MARK[1]), re.S)
-        updated = pattern.sub(lambda _: text, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + text + "\n"
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(updated)
+        from sections import put_section
+
+        put_section(text, *MARK)
 
 
 if __name__ == "__main__":
